@@ -1,0 +1,216 @@
+"""The graph walk: one reverse-mode sweep (``backprop``) and its two public wrappers,
+``backward`` (fills ``.grad``) and ``grad`` (returns gradients, touches no ``.grad``).
+
+No recursion anywhere: the topological order comes from an explicit stack, so a chain of
+100 000 ops backpropagates like a chain of ten.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .function import _check_finite
+from .mode import modes, set_grad_enabled
+from .ops import generic
+from .value import Value
+
+
+def toposort(roots: Iterable[Value]) -> list:
+    """Every Value that requires grad and leads to ``roots``, each before the Values made from it.
+
+    Iterative depth-first search (a node is pushed once to expand it and once, negated in
+    ``expanded``, to emit it); parents are visited in argument order, so the order is
+    deterministic for a given graph.
+    """
+    order, visited = [], set()
+    stack = [root for root in roots if root.requires_grad]
+    expanded = []
+    while stack:
+        node = stack.pop()
+        if node is None:  # marker: everything above `node` on the stack has been emitted
+            order.append(expanded.pop())
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        fn = node._fn
+        if fn is None:
+            order.append(node)
+            continue
+        expanded.append(node)
+        stack.append(None)
+        for arg, need in zip(fn.inputs, fn.needs_input_grad):
+            if need and arg not in visited:
+                stack.append(arg)
+    return order
+
+
+def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = False,
+             wanted: set | None = None) -> dict:
+    """Reverse-mode sweep from ``roots`` seeded with ``root_grads``; returns ``{node: grad}``.
+
+    Gradients are ndarrays, or Values (recorded, differentiable) when ``create_graph`` is True.
+    With ``wanted`` (a set of Values) only their gradients are returned and only the part of
+    the graph between the roots and them is walked; otherwise every node's gradient is.
+    Hooks run when a node's gradient is complete; their result replaces it.
+    """
+    order = toposort(roots)
+    if wanted is not None:
+        relevant = set()
+        for node in order:  # parents first: a node matters if it or a parent leads to `wanted`
+            if node in wanted or (node._fn is not None and any(
+                    arg in relevant for arg in node._fn.inputs if isinstance(arg, Value))):
+                relevant.add(node)
+        order = [node for node in order if node in relevant]
+    pending: dict = {}
+    for root, root_grad in zip(roots, root_grads):
+        if root.requires_grad:
+            previous = pending.get(root)
+            pending[root] = root_grad if previous is None else previous + root_grad
+    results = {}
+    check = modes.detect_anomaly
+    with set_grad_enabled(create_graph):
+        for node in reversed(order):
+            grad = pending.pop(node, None)
+            if grad is None:
+                continue
+            if node._hooks:
+                grad = _run_hooks(node, grad, create_graph)
+            if wanted is None or node in wanted:
+                results[node] = grad
+            fn = node._fn
+            if fn is None:
+                continue
+            if create_graph:
+                input_grads = fn.backward(grad, node, *fn.inputs)
+            else:
+                input_grads = fn.backward(grad, node.data, *fn.input_data)
+            for arg, need, input_grad in zip(fn.inputs, fn.needs_input_grad, input_grads):
+                if not need or input_grad is None or (wanted is not None and arg not in relevant):
+                    continue
+                if check:
+                    _check_finite(input_grad, f"backward of '{fn.name}'")
+                data = arg.data
+                if input_grad.shape != data.shape or input_grad.dtype is not data.dtype:
+                    input_grad = _conform(input_grad, data, fn)
+                previous = pending.get(arg)
+                pending[arg] = input_grad if previous is None else previous + input_grad
+    return results
+
+
+def _conform(grad, data: np.ndarray, fn):
+    """Sum a broadcast gradient back to its input's shape and cast it to the input's dtype."""
+    if grad.shape != data.shape:
+        try:
+            grad = generic.sum_to(grad, data.shape)
+        except ValueError:
+            raise RuntimeError(f"backward of '{fn.name}' gave a gradient of shape {grad.shape} "
+                               f"for an input of shape {data.shape}") from None
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    return grad
+
+
+def _run_hooks(node: Value, grad, create_graph: bool):
+    for hook in list(node._hooks):
+        replaced = hook(grad)
+        if replaced is not None:
+            if create_graph:
+                replaced = replaced if isinstance(replaced, Value) else Value(np.asarray(replaced))
+            else:
+                replaced = np.asarray(replaced.data if isinstance(replaced, Value) else replaced)
+            if replaced.shape != node.shape:
+                raise ValueError(f"hook returned a gradient of shape {replaced.shape} "
+                                 f"for a Value of shape {node.shape}")
+            grad = replaced
+    return grad
+
+
+def _seed(value: Value, grad, caller: str) -> np.ndarray:
+    """The starting gradient for ``value``: given (checked against its shape) or ones."""
+    if grad is None:
+        if value.size != 1:
+            raise RuntimeError(f"{caller}: grad can be omitted only for a single-element Value, "
+                               f"got shape {value.shape}; pass grad of that shape")
+        return np.ones_like(value.data)
+    grad = np.asarray(grad.data if isinstance(grad, Value) else grad)
+    if grad.shape != value.shape:
+        if grad.size == 1 and value.size == 1:
+            grad = grad.reshape(value.shape)
+        elif grad.ndim == 0:
+            grad = np.full(value.shape, grad)
+        else:
+            raise ValueError(f"{caller}: grad has shape {grad.shape} but the Value has shape {value.shape}")
+    return grad.astype(value.dtype, copy=False)
+
+
+def backward(root: Value, grad=None) -> None:
+    """Fill ``.grad`` of every Value that requires grad and leads to ``root``.
+
+    Leaves accumulate (``grad`` is added to what they hold); other nodes hold this pass's
+    gradient. Every stored gradient is an ndarray of the Value's shape and dtype; a leaf's is
+    writable and shares memory with no other leaf's (intermediate gradients are snapshots
+    that may share memory with each other: treat them as read-only).
+    """
+    if not root.requires_grad:
+        raise RuntimeError("backward: this Value does not require grad (nothing it was made "
+                           "from requires grad, or it was made under no_grad)")
+    results = backprop([root], [_seed(root, grad, 'backward')])
+    handed_to_leaves = set()
+    for node, node_grad in results.items():
+        if type(node_grad) is not np.ndarray:
+            node_grad = np.asarray(node_grad)
+        if node._fn is not None:
+            node.grad = node_grad  # a snapshot for inspection; may share memory with others
+        elif node.grad is not None:
+            node.grad = node.grad + node_grad
+        else:
+            # A leaf's grad is updated in place by users (clipping), so it must own its memory.
+            owner = id(node_grad if node_grad.base is None else node_grad.base)
+            if not node_grad.flags.writeable or owner in handed_to_leaves:
+                node_grad = node_grad.copy()
+            else:
+                handed_to_leaves.add(owner)
+            node.grad = node_grad
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, one Value per input.
+
+    ``outputs``/``inputs``: a Value or a sequence of Values. ``grad_outputs``: one gradient
+    per output (may be None for single-element outputs). An input the outputs do not depend
+    on gets zeros. With ``create_graph=True`` the returned Values are themselves
+    differentiable (second derivatives, Hessian-vector products). Touches no ``.grad``.
+    """
+    outputs = (outputs,) if isinstance(outputs, Value) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Value) else tuple(inputs)
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    elif isinstance(grad_outputs, (Value, np.ndarray, int, float)):
+        grad_outputs = (grad_outputs,)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, value in enumerate(inputs):
+        if not isinstance(value, Value) or not value.requires_grad:
+            raise ValueError(f"grad: input {i} does not require grad")
+    seeds = []
+    for output, seed in zip(outputs, grad_outputs):
+        if isinstance(seed, Value) and create_graph:
+            if seed.shape != output.shape:
+                raise ValueError(f"grad: grad_output has shape {seed.shape} but the output has shape {output.shape}")
+            seeds.append(seed)
+            continue
+        array = _seed(output, seed, 'grad')
+        seeds.append(Value._from_op(array, None) if create_graph else array)
+    results = backprop(outputs, seeds, create_graph=create_graph, wanted=set(inputs))
+    gradients = []
+    for value in inputs:
+        found = results.get(value)
+        if found is None:
+            gradients.append(Value._from_op(np.zeros_like(value.data), None))
+        elif isinstance(found, Value):
+            gradients.append(found)
+        else:
+            gradients.append(Value._from_op(np.array(found, copy=True), None))
+    return tuple(gradients)

@@ -1,0 +1,35 @@
+"""Functions that combine several Values: concat, stack, where, maximum, minimum."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .ops import select, shapes
+from .value import Value
+
+
+def concat(values: Sequence, axis: int = 0) -> Value:
+    """Join Values (or arrays) along an existing axis (``np.concatenate``)."""
+    return shapes.Concat.apply(*[v for v in values], axis=axis)
+
+
+def stack(values: Sequence, axis: int = 0) -> Value:
+    """Join Values (or arrays) of one shape along a new axis (``np.stack``)."""
+    return shapes.Stack.apply(*[v for v in values], axis=axis)
+
+
+def where(condition, a, b) -> Value:
+    """``a`` where ``condition`` is true, else ``b`` (broadcasting); ``condition`` takes no grad."""
+    condition = np.asarray(condition.data if isinstance(condition, Value) else condition, dtype=bool)
+    return select.Where.apply(a, b, condition=condition)
+
+
+def maximum(a, b) -> Value:
+    """Elementwise maximum (ties split the gradient equally)."""
+    return select.Maximum.apply(a, b)
+
+
+def minimum(a, b) -> Value:
+    """Elementwise minimum (ties split the gradient equally)."""
+    return select.Minimum.apply(a, b)

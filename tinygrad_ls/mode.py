@@ -1,0 +1,49 @@
+"""Grad mode and anomaly detection: per-thread switches read on every op."""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+
+class _Modes(threading.local):
+    """Class attributes are each thread's starting values; assignments stay in that thread."""
+    grad_enabled = True
+    detect_anomaly = False
+
+
+modes = _Modes()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()`` in this thread."""
+    return modes.grad_enabled
+
+
+@contextlib.contextmanager
+def _switch(name: str, value: bool):
+    previous = getattr(modes, name)
+    setattr(modes, name, value)
+    try:
+        yield
+    finally:
+        setattr(modes, name, previous)
+
+
+def no_grad():
+    """Context manager: ops inside it record no graph (in this thread only)."""
+    return _switch('grad_enabled', False)
+
+
+def enable_grad():
+    """Context manager: turn recording back on inside a ``no_grad`` block."""
+    return _switch('grad_enabled', True)
+
+
+def set_grad_enabled(flag: bool):
+    """Context manager that sets grad mode to ``flag`` for its block."""
+    return _switch('grad_enabled', bool(flag))
+
+
+def detect_anomaly():
+    """Context manager: raise at the first op whose forward result or gradient holds NaN/inf."""
+    return _switch('detect_anomaly', True)

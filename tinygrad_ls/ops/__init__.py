@@ -1,0 +1,1 @@
+"""Every differentiable op, one small ``Function`` subclass each, grouped by kind."""

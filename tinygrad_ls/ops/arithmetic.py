@@ -1,0 +1,124 @@
+"""Binary arithmetic (+ - * / ** @) and negation, with NumPy broadcasting.
+
+Backward returns gradients of the output's shape; the engine sums them back to each input's
+shape (``generic.sum_to``), so no op here deals with broadcasting itself.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+from . import generic
+
+
+class Add(Function):
+    name = 'add'
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad, out, a, b):
+        return grad, grad
+
+
+class Sub(Function):
+    name = 'sub'
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, grad, out, a, b):
+        return grad, (-grad if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    name = 'mul'
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad, out, a, b):
+        need_a, need_b = self.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    """``a / b``: d/da = 1/b, d/db = -a/b**2."""
+    name = 'div'
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, grad, out, a, b):
+        need_a, need_b = self.needs_input_grad
+        grad_a = grad / b if need_a else None
+        grad_b = -grad * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    name = 'neg'
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad, out, a):
+        return (-grad,)
+
+
+class Pow(Function):
+    """``a ** b``: d/da = b a**(b-1) (0 where b == 0); d/db = a**b log(a) (0 where a == 0)."""
+    name = 'pow'
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, grad, out, a, b):
+        need_a, need_b = self.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            exponent = np.asarray(generic.data_of(b))
+            grad_a = grad * 0 if not exponent.any() else grad * b * a ** (b - 1)
+        if need_b:
+            zero_base = np.asarray(generic.data_of(a)) == 0
+            safe_a = a + zero_base if zero_base.any() else a  # log(1) = 0 where the base is 0
+            grad_b = grad * out * generic.log(safe_a)
+        return grad_a, grad_b
+
+
+class MatMul(Function):
+    """``a @ b`` for 1-D, 2-D and batched N-D operands (NumPy matmul rules).
+
+    1-D operands are treated as a row (left) or column (right) vector for the gradient; batch
+    dimensions broadcast and the engine sums them back.
+    """
+    name = 'matmul'
+
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def backward(self, grad, out, a, b):
+        need_a, need_b = self.needs_input_grad
+        a_shape, b_shape = np.shape(generic.data_of(a)), np.shape(generic.data_of(b))
+        if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+        if len(a_shape) == 1 and len(b_shape) == 1:
+            return (grad * b if need_a else None), (grad * a if need_b else None)
+        if len(a_shape) == 1:  # (k,) @ (..., k, n) -> (..., n)
+            a = a.reshape((1,) + a_shape)
+            grad = grad.reshape(grad.shape[:-1] + (1,) + grad.shape[-1:])
+        elif len(b_shape) == 1:  # (..., m, k) @ (k,) -> (..., m)
+            b = b.reshape(b_shape + (1,))
+            grad = grad.reshape(grad.shape + (1,))
+        grad_a = grad @ _swap_last(b) if need_a else None
+        grad_b = _swap_last(a) @ grad if need_b else None
+        if need_a and len(a_shape) == 1:
+            grad_a = generic.sum_to(grad_a, (1,) + a_shape).reshape(a_shape)
+        if need_b and len(b_shape) == 1:
+            grad_b = generic.sum_to(grad_b, b_shape + (1,)).reshape(b_shape)
+        return grad_a, grad_b
+
+
+def _swap_last(x):
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return x.transpose(axes)

@@ -1,0 +1,149 @@
+"""Reductions over ``axis`` (None, an int or a tuple) with ``keepdims``, and the stable
+softmax family."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+from . import generic
+
+
+def normalize_axes(ndim: int, axis) -> tuple:
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ValueError(f"axis {a} is out of range for {ndim}-d input")
+        normalized.append(int(a) % max(ndim, 1))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(normalized)) if ndim else ()
+
+
+def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced ``axes`` set to 1."""
+    return tuple(1 if i in axes else size for i, size in enumerate(shape))
+
+
+def reduced_count(shape: tuple, axis) -> int:
+    """How many elements each output of a reduction over ``axis`` combines."""
+    return int(np.prod([shape[a] for a in normalize_axes(len(shape), axis)], dtype=np.int64))
+
+
+class _Reduction(Function):
+    """Shared set-up: normalizes ``axis`` and remembers the keepdims shape for backward."""
+
+    def __init__(self, axis=None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def _setup(self, x) -> tuple:
+        self.axes = normalize_axes(x.ndim, self.axis)
+        self.kept_shape = keepdims_shape(x.shape, self.axes)
+        return self.axes
+
+    def _output(self, kept):
+        """Reduce result computed with keepdims=True -> the requested shape."""
+        return kept if self.keepdims else kept.reshape(tuple(
+            size for i, size in enumerate(kept.shape) if i not in self.axes))
+
+    def _grad_kept(self, grad):
+        """The incoming gradient reshaped to the keepdims shape so it broadcasts over x."""
+        return grad if self.keepdims else grad.reshape(self.kept_shape)
+
+
+class Sum(_Reduction):
+    name = 'sum'
+
+    def forward(self, x):
+        return self._output(x.sum(axis=self._setup(x), keepdims=True))
+
+    def backward(self, grad, out, x):
+        return (generic.broadcast_to(self._grad_kept(grad), np.shape(generic.data_of(x))),)
+
+
+class Mean(_Reduction):
+    name = 'mean'
+
+    def forward(self, x):
+        axes = self._setup(x)
+        if x.size == 0:
+            raise ValueError(f"mean of an empty array (shape {x.shape})")
+        self.count = reduced_count(x.shape, axes)
+        return self._output(x.mean(axis=axes, keepdims=True))
+
+    def backward(self, grad, out, x):
+        shape = np.shape(generic.data_of(x))
+        return (generic.broadcast_to(self._grad_kept(grad) / self.count, shape),)
+
+
+class Max(_Reduction):
+    """Maximum over ``axis``; tied maxima share the gradient equally (like ``torch.amax``)."""
+    name = 'max'
+    _reduce = staticmethod(np.max)
+
+    def forward(self, x):
+        axes = self._setup(x)
+        kept = self._reduce(x, axis=axes, keepdims=True)
+        hits = x == kept
+        self.weights = hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype)
+        return self._output(kept)
+
+    def backward(self, grad, out, x):
+        return (self._grad_kept(grad) * self.weights,)
+
+
+class Min(Max):
+    """Minimum over ``axis``; tied minima share the gradient equally (like ``torch.amin``)."""
+    name = 'min'
+    _reduce = staticmethod(np.min)
+
+
+def _stable_logsumexp(x, axes: tuple):
+    """``log(sum(exp(x)))`` over ``axes`` with keepdims, shifted by the (finite) max."""
+    shift = np.max(x, axis=axes, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0)
+    return np.log(np.exp(x - shift).sum(axis=axes, keepdims=True)) + shift
+
+
+class LogSumExp(_Reduction):
+    """``log(sum(exp(x)))``; backward ``grad * softmax(x)``."""
+    name = 'logsumexp'
+
+    def forward(self, x):
+        return self._output(_stable_logsumexp(x, self._setup(x)))
+
+    def backward(self, grad, out, x):
+        return (self._grad_kept(grad) * generic.exp(x - self._grad_kept(out)),)
+
+
+class Softmax(Function):
+    """``exp(x) / sum(exp(x))`` along ``axis``; backward ``y * (g - sum(g * y))``."""
+    name = 'softmax'
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = np.exp(x - np.max(x, axis=self.axis, keepdims=True))
+        return shifted / shifted.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, grad, out, x):
+        return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """``x - logsumexp(x)`` along ``axis``; backward ``g - exp(y) * sum(g)``."""
+    name = 'log_softmax'
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        axes = normalize_axes(x.ndim, self.axis)
+        return x - _stable_logsumexp(x, axes)
+
+    def backward(self, grad, out, x):
+        return (grad - generic.exp(out) * grad.sum(axis=self.axis, keepdims=True),)
