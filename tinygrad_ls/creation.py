@@ -15,27 +15,31 @@ def _shape_of(shape) -> tuple:
     return tuple(int(s) for s in shape)
 
 
+def _dtype(dtype) -> np.dtype:
+    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+
+
 def _leaf(array: np.ndarray, requires_grad: bool) -> Value:
     return Value(array, requires_grad=requires_grad)
 
 
 def zeros(shape, requires_grad: bool = False, dtype=None) -> Value:
     """A Value of zeros; ``shape`` is an int or a tuple."""
-    return _leaf(np.zeros(shape, dtype=dtype or get_default_dtype()), requires_grad)
+    return _leaf(np.zeros(shape, dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(shape, requires_grad: bool = False, dtype=None) -> Value:
     """A Value of ones; ``shape`` is an int or a tuple."""
-    return _leaf(np.ones(shape, dtype=dtype or get_default_dtype()), requires_grad)
+    return _leaf(np.ones(shape, dtype=_dtype(dtype)), requires_grad)
 
 
 def randn(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """Standard normal samples, ``randn(2, 3)`` or ``randn((2, 3))``; seeded by ``manual_seed``."""
     sample = generator().standard_normal(_shape_of(shape))
-    return _leaf(sample.astype(dtype or get_default_dtype()), requires_grad)
+    return _leaf(sample.astype(_dtype(dtype)), requires_grad)
 
 
 def rand(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """Uniform samples on [0, 1), ``rand(2, 3)`` or ``rand((2, 3))``; seeded by ``manual_seed``."""
     sample = generator().random(_shape_of(shape))
-    return _leaf(sample.astype(dtype or get_default_dtype()), requires_grad)
+    return _leaf(sample.astype(_dtype(dtype)), requires_grad)

@@ -1,12 +1,13 @@
 """The graph walk: one reverse-mode sweep (``backprop``) and its two public wrappers,
-``backward`` (fills ``.grad``) and ``grad`` (returns gradients, touches no ``.grad``).
+``backward`` (fills ``.grad``) and ``grad`` (returns gradients, touches no ``.grad``), plus
+``toposort`` for whoever needs the whole graph in order (pruning, rendering).
 
-No recursion anywhere: the topological order comes from an explicit stack, so a chain of
-100 000 ops backpropagates like a chain of ten.
+No recursion anywhere, so a chain of 100 000 ops backpropagates like a chain of ten.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import heapq
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -54,40 +55,55 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
     With ``wanted`` (a set of Values) only their gradients are returned and only the part of
     the graph between the roots and them is walked; otherwise every node's gradient is.
     Hooks run when a node's gradient is complete; their result replaces it.
+
+    The sweep needs no separate topological sort: every op is numbered when it is recorded
+    and its inputs are always older, so taking the newest node from a heap means all of its
+    consumers are done. Leaves have no backward; their gradients are complete at the end.
     """
-    order = toposort(roots)
+    relevant = None
     if wanted is not None:
         relevant = set()
-        for node in order:  # parents first: a node matters if it or a parent leads to `wanted`
+        for node in toposort(roots):  # parents first: a node matters if it or a parent leads to `wanted`
             if node in wanted or (node._fn is not None and any(
                     arg in relevant for arg in node._fn.inputs if isinstance(arg, Value))):
                 relevant.add(node)
-        order = [node for node in order if node in relevant]
     pending: dict = {}
+    heap: list = []
     for root, root_grad in zip(roots, root_grads):
-        if root.requires_grad:
-            previous = pending.get(root)
-            pending[root] = root_grad if previous is None else previous + root_grad
+        if not root.requires_grad or (relevant is not None and root not in relevant):
+            continue
+        previous = pending.get(root)
+        if previous is None:
+            pending[root] = root_grad
+            if root._fn is not None:
+                heapq.heappush(heap, (-root._fn.sequence, root))
+        else:
+            pending[root] = previous + root_grad
     results = {}
     check = modes.detect_anomaly
     with set_grad_enabled(create_graph):
-        for node in reversed(order):
-            grad = pending.pop(node, None)
-            if grad is None:
-                continue
+        while heap:
+            node = heapq.heappop(heap)[1]
+            grad = pending.pop(node)
             if node._hooks:
                 grad = _run_hooks(node, grad, create_graph)
             if wanted is None or node in wanted:
                 results[node] = grad
             fn = node._fn
-            if fn is None:
-                continue
             if create_graph:
-                input_grads = fn.backward(grad, node, *fn.inputs)
+                out, inputs = node, fn.inputs
             else:
-                input_grads = fn.backward(grad, node.data, *fn.input_data)
+                out, inputs = node.data, fn.input_data
+            # Plain positional calls for one and two inputs: Python inlines those, while a
+            # `*args` call costs about twice as much, and this line runs once per node.
+            if len(inputs) == 2:
+                input_grads = fn.backward(grad, out, inputs[0], inputs[1])
+            elif len(inputs) == 1:
+                input_grads = fn.backward(grad, out, inputs[0])
+            else:
+                input_grads = fn.backward(grad, out, *inputs)
             for arg, need, input_grad in zip(fn.inputs, fn.needs_input_grad, input_grads):
-                if not need or input_grad is None or (wanted is not None and arg not in relevant):
+                if not need or input_grad is None or (relevant is not None and arg not in relevant):
                     continue
                 if check:
                     _check_finite(input_grad, f"backward of '{fn.name}'")
@@ -95,7 +111,17 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                 if input_grad.shape != data.shape or input_grad.dtype is not data.dtype:
                     input_grad = _conform(input_grad, data, fn)
                 previous = pending.get(arg)
-                pending[arg] = input_grad if previous is None else previous + input_grad
+                if previous is None:
+                    pending[arg] = input_grad
+                    if arg._fn is not None:
+                        heapq.heappush(heap, (-arg._fn.sequence, arg))
+                else:
+                    pending[arg] = previous + input_grad
+        for leaf, grad in pending.items():  # only leaves are left
+            if leaf._hooks:
+                grad = _run_hooks(leaf, grad, create_graph)
+            if wanted is None or leaf in wanted:
+                results[leaf] = grad
     return results
 
 
@@ -113,6 +139,8 @@ def _conform(grad, data: np.ndarray, fn):
 
 
 def _run_hooks(node: Value, grad, create_graph: bool):
+    if not create_graph:
+        grad = np.asarray(grad)  # ops on 0-d arrays return NumPy scalars; hooks get ndarrays
     for hook in list(node._hooks):
         replaced = hook(grad)
         if replaced is not None:
@@ -142,7 +170,7 @@ def _seed(value: Value, grad, caller: str) -> np.ndarray:
             grad = np.full(value.shape, grad)
         else:
             raise ValueError(f"{caller}: grad has shape {grad.shape} but the Value has shape {value.shape}")
-    return grad.astype(value.dtype, copy=False)
+    return np.array(grad, dtype=value.dtype)  # a copy: the caller's array must not become a .grad
 
 
 def backward(root: Value, grad=None) -> None:
@@ -164,7 +192,7 @@ def backward(root: Value, grad=None) -> None:
         if node._fn is not None:
             node.grad = node_grad  # a snapshot for inspection; may share memory with others
         elif node.grad is not None:
-            node.grad = node.grad + node_grad
+            node.grad = np.asarray(node.grad + node_grad)  # 0-d + 0-d gives a NumPy scalar
         else:
             # A leaf's grad is updated in place by users (clipping), so it must own its memory.
             owner = id(node_grad if node_grad.base is None else node_grad.base)
@@ -198,7 +226,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tupl
     for output, seed in zip(outputs, grad_outputs):
         if isinstance(seed, Value) and create_graph:
             if seed.shape != output.shape:
-                raise ValueError(f"grad: grad_output has shape {seed.shape} but the output has shape {output.shape}")
+                raise ValueError(f"grad: grad_output has shape {seed.shape} "
+                                 f"but the output has shape {output.shape}")
             seeds.append(seed)
             continue
         array = _seed(output, seed, 'grad')

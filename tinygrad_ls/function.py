@@ -15,11 +15,15 @@ An op is a small subclass with ``forward`` and ``backward`` side by side:
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .dtypes import as_array
 from .mode import modes
 from .value import Value
+
+_sequence = itertools.count()
 
 
 class Function:
@@ -31,6 +35,7 @@ class Function:
     inputs: tuple            # the arguments as given (Values and constants)
     input_data: tuple        # their raw data (ndarrays, or the constants themselves)
     needs_input_grad: tuple  # one bool per argument
+    sequence: int            # creation order: an op's inputs always have smaller numbers
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -46,26 +51,31 @@ class Function:
         the output Value inline.
         """
         fn = cls(**params) if params else cls()
-        record = False
         if len(args) == 1:
             (x,) = args
             if isinstance(x, Value):
                 data, record = (x.data,), x.requires_grad
                 needs = (record,)
             else:
-                data, needs = (constant(x, cls.name),), (False,)
+                data, needs, record = (constant(x, cls.name),), (False,), False
+        elif len(args) == 2:
+            a, b = args
+            if isinstance(a, Value):
+                data_a, need_a = a.data, a.requires_grad
+            else:
+                data_a, need_a = constant(a, cls.name), False
+            if isinstance(b, Value):
+                data_b, need_b = b.data, b.requires_grad
+            else:
+                data_b, need_b = constant(b, cls.name), False
+            data, needs, record = (data_a, data_b), (need_a, need_b), need_a or need_b
         else:
-            data, needs = [], []
-            for arg in args:
-                if isinstance(arg, Value):
-                    data.append(arg.data)
-                    needs.append(arg.requires_grad)
-                    record = record or arg.requires_grad
-                else:
-                    data.append(constant(arg, cls.name))
-                    needs.append(False)
-        try:
-            out = fn.forward(*data)
+            data = tuple([arg.data if isinstance(arg, Value) else constant(arg, cls.name) for arg in args])
+            needs = tuple([isinstance(arg, Value) and arg.requires_grad for arg in args])
+            record = True in needs
+        try:  # plain positional calls for one and two inputs: Python inlines those
+            out = fn.forward(data[0]) if len(data) == 1 else (
+                fn.forward(data[0], data[1]) if len(data) == 2 else fn.forward(*data))
         except (ValueError, IndexError, TypeError) as error:
             raise type(error)(f"{cls.name}: {error} (input shapes: {_shapes(data)})") from None
         if type(out) is not np.ndarray:
@@ -77,8 +87,9 @@ class Function:
         value.grad = value.name = value._hooks = None
         if record and modes.grad_enabled and out.dtype.kind == 'f':
             fn.inputs = args
-            fn.input_data = tuple(data)
-            fn.needs_input_grad = tuple(needs)
+            fn.input_data = data
+            fn.needs_input_grad = needs
+            fn.sequence = next(_sequence)
             value.requires_grad = True
             value._fn = fn
         else:

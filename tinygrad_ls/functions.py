@@ -1,7 +1,7 @@
 """Functions that combine several Values: concat, stack, where, maximum, minimum."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

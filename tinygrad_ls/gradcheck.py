@@ -2,7 +2,7 @@
 differences in float64, for users' own tests as much as ours."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

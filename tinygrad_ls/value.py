@@ -6,7 +6,7 @@ methods, each a one-line call of an op class from ``ops/``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class Value:
             self.requires_grad_(True)
 
     @classmethod
-    def _from_op(cls, data: np.ndarray, fn) -> 'Value':
+    def _from_op(cls, data: np.ndarray, fn) -> Value:
         """Fast constructor for op results (``fn`` is None when nothing was recorded)."""
         value = object.__new__(Value)
         value.data = data
@@ -82,7 +82,7 @@ class Value:
         return self._fn is None
 
     @property
-    def T(self) -> 'Value':
+    def T(self) -> Value:
         return self.transpose()
 
     def __repr__(self) -> str:
@@ -120,11 +120,11 @@ class Value:
         """The data (the same array, not a copy)."""
         return self.data
 
-    def detach(self) -> 'Value':
+    def detach(self) -> Value:
         """A new leaf sharing this data, cut from the graph."""
         return Value._from_op(self.data, None)
 
-    def requires_grad_(self, flag: bool = True) -> 'Value':
+    def requires_grad_(self, flag: bool = True) -> Value:
         """Set ``requires_grad`` in place (only float dtypes can require grad)."""
         if flag and not is_float_dtype(self.data.dtype):
             raise TypeError(f"requires_grad: only floating dtypes can require gradients, got {self.dtype}")
@@ -137,7 +137,7 @@ class Value:
         """Set ``grad`` to None."""
         self.grad = None
 
-    def register_hook(self, hook: Callable) -> 'HookHandle':
+    def register_hook(self, hook: Callable) -> HookHandle:
         """Call ``hook(grad)`` when this Value's gradient is computed; a returned value replaces it.
 
         In a first-order pass ``grad`` is an ndarray; under ``create_graph=True`` it is a Value.
@@ -178,75 +178,75 @@ class Value:
     __hash__ = object.__hash__
 
     # ---- elementwise ------------------------------------------------------------------------
-    def exp(self) -> 'Value': return elementwise.Exp.apply(self)
-    def log(self) -> 'Value': return elementwise.Log.apply(self)
-    def sqrt(self) -> 'Value': return elementwise.Sqrt.apply(self)
-    def tanh(self) -> 'Value': return elementwise.Tanh.apply(self)
-    def sigmoid(self) -> 'Value': return elementwise.Sigmoid.apply(self)
-    def relu(self) -> 'Value': return elementwise.Relu.apply(self)
-    def abs(self) -> 'Value': return elementwise.Abs.apply(self)
+    def exp(self) -> Value: return elementwise.Exp.apply(self)
+    def log(self) -> Value: return elementwise.Log.apply(self)
+    def sqrt(self) -> Value: return elementwise.Sqrt.apply(self)
+    def tanh(self) -> Value: return elementwise.Tanh.apply(self)
+    def sigmoid(self) -> Value: return elementwise.Sigmoid.apply(self)
+    def relu(self) -> Value: return elementwise.Relu.apply(self)
+    def abs(self) -> Value: return elementwise.Abs.apply(self)
     __abs__ = abs
 
-    def clip(self, min=None, max=None) -> 'Value':
+    def clip(self, min=None, max=None) -> Value:
         """Clamp to ``[min, max]`` (either may be None); gradient 1 inside, 0 outside."""
         return elementwise.Clip.apply(self, low=min, high=max)
 
-    def astype(self, dtype) -> 'Value':
+    def astype(self, dtype) -> Value:
         """Cast to ``dtype``; differentiable between float dtypes."""
         return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
 
     # ---- reductions -------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False) -> 'Value':
+    def sum(self, axis=None, keepdims: bool = False) -> Value:
         return reduce.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims: bool = False) -> 'Value':
+    def mean(self, axis=None, keepdims: bool = False) -> Value:
         return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims: bool = False) -> 'Value':
+    def max(self, axis=None, keepdims: bool = False) -> Value:
         """Maximum; ties share the gradient equally."""
         return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False) -> 'Value':
+    def min(self, axis=None, keepdims: bool = False) -> Value:
         """Minimum; ties share the gradient equally."""
         return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, ddof: int = 0, keepdims: bool = False) -> 'Value':
+    def var(self, axis=None, ddof: int = 0, keepdims: bool = False) -> Value:
         """Variance ``sum((x - mean)**2) / (n - ddof)`` over ``axis``."""
         count = reduce.reduced_count(self.shape, axis)
         centered = self - self.mean(axis=axis, keepdims=True)
         return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
 
-    def logsumexp(self, axis=None, keepdims: bool = False) -> 'Value':
+    def logsumexp(self, axis=None, keepdims: bool = False) -> Value:
         """``log(sum(exp(x)))`` over ``axis``, computed stably (shifted by the max)."""
         return reduce.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis: int = -1) -> 'Value':
+    def softmax(self, axis: int = -1) -> Value:
         return reduce.Softmax.apply(self, axis=axis)
 
-    def log_softmax(self, axis: int = -1) -> 'Value':
+    def log_softmax(self, axis: int = -1) -> Value:
         return reduce.LogSoftmax.apply(self, axis=axis)
 
     # ---- shape ------------------------------------------------------------------------------
-    def reshape(self, *shape) -> 'Value':
+    def reshape(self, *shape) -> Value:
         """``reshape(2, 3)`` or ``reshape((2, 3))``; one dimension may be -1."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return shapes.Reshape.apply(self, shape=shape)
 
-    def transpose(self, *axes) -> 'Value':
+    def transpose(self, *axes) -> Value:
         """Permute axes: ``transpose()`` reverses them; ``transpose(1, 0, 2)`` or a tuple."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return shapes.Transpose.apply(self, axes=axes or None)
 
-    def flatten(self) -> 'Value':
+    def flatten(self) -> Value:
         """A 1-D view of all elements."""
         return self.reshape(-1)
 
-    def broadcast_to(self, shape) -> 'Value':
+    def broadcast_to(self, shape) -> Value:
         return shapes.BroadcastTo.apply(self, shape=tuple(shape))
 
-    def __getitem__(self, index) -> 'Value':
+    def __getitem__(self, index) -> Value:
         return shapes.GetItem.apply(self, index=shapes.normalize_index(index))
 
 

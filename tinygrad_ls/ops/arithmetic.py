@@ -78,7 +78,14 @@ class Pow(Function):
         grad_a = grad_b = None
         if need_a:
             exponent = np.asarray(generic.data_of(b))
-            grad_a = grad * 0 if not exponent.any() else grad * b * a ** (b - 1)
+            zero_exponent = exponent == 0
+            if not exponent.any():
+                grad_a = grad * 0
+            elif zero_exponent.any():  # 0 where b == 0, even at a == 0 (b * a**(b-1) would be 0 * inf)
+                keep = ~zero_exponent
+                grad_a = grad * b * (a * keep + zero_exponent) ** (b - 1) * keep
+            else:
+                grad_a = grad * b * a ** (b - 1)
         if need_b:
             zero_base = np.asarray(generic.data_of(a)) == 0
             safe_a = a + zero_base if zero_base.any() else a  # log(1) = 0 where the base is 0

@@ -21,7 +21,16 @@ def log(x):
 
 
 def broadcast_to(x, shape: tuple):
-    return x.broadcast_to(shape) if isinstance(x, Value) else np.broadcast_to(x, shape)
+    """``x`` broadcast to ``shape``; for ndarrays a fresh writable array (allocating and
+    assigning is ~10x faster than ``np.broadcast_to`` on small arrays, and a gradient is
+    read in full by whatever consumes it anyway)."""
+    if isinstance(x, Value):
+        return x.broadcast_to(shape)
+    if x.shape == shape:
+        return x
+    out = np.empty(shape, dtype=x.dtype)
+    out[...] = x
+    return out
 
 
 def sum_to(x, shape: tuple):

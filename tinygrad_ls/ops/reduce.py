@@ -2,6 +2,8 @@
 softmax family."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..function import Function
@@ -30,7 +32,7 @@ def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 
 def reduced_count(shape: tuple, axis) -> int:
     """How many elements each output of a reduction over ``axis`` combines."""
-    return int(np.prod([shape[a] for a in normalize_axes(len(shape), axis)], dtype=np.int64))
+    return math.prod(shape[a] for a in normalize_axes(len(shape), axis))
 
 
 class _Reduction(Function):
@@ -72,7 +74,8 @@ class Mean(_Reduction):
         if x.size == 0:
             raise ValueError(f"mean of an empty array (shape {x.shape})")
         self.count = reduced_count(x.shape, axes)
-        return self._output(x.mean(axis=axes, keepdims=True))
+        # add.reduce / count is what np.mean computes, without its Python-level wrapper.
+        return self._output(np.add.reduce(x, axis=axes, keepdims=True) / self.count)
 
     def backward(self, grad, out, x):
         shape = np.shape(generic.data_of(x))
@@ -85,14 +88,14 @@ class Max(_Reduction):
     _reduce = staticmethod(np.max)
 
     def forward(self, x):
-        axes = self._setup(x)
-        kept = self._reduce(x, axis=axes, keepdims=True)
-        hits = x == kept
-        self.weights = hits / hits.sum(axis=axes, keepdims=True).astype(x.dtype)
-        return self._output(kept)
+        self.kept = self._reduce(x, axis=self._setup(x), keepdims=True)
+        return self._output(self.kept)
 
     def backward(self, grad, out, x):
-        return (self._grad_kept(grad) * self.weights,)
+        x = generic.data_of(x)
+        hits = x == self.kept
+        share = hits / hits.sum(axis=self.axes, keepdims=True).astype(x.dtype)
+        return (self._grad_kept(grad) * share,)
 
 
 class Min(Max):
@@ -101,11 +104,18 @@ class Min(Max):
     _reduce = staticmethod(np.min)
 
 
+def _shifted(x, axes):
+    """``x - max(x)`` over ``axes`` (keepdims), where infinite maxima shift by 0 instead."""
+    shift = np.maximum.reduce(x, axis=axes, keepdims=True)
+    if not np.isfinite(shift).all():
+        shift = np.where(np.isfinite(shift), shift, 0)
+    return x - shift, shift
+
+
 def _stable_logsumexp(x, axes: tuple):
     """``log(sum(exp(x)))`` over ``axes`` with keepdims, shifted by the (finite) max."""
-    shift = np.max(x, axis=axes, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0)
-    return np.log(np.exp(x - shift).sum(axis=axes, keepdims=True)) + shift
+    shifted, shift = _shifted(x, axes)
+    return np.log(np.add.reduce(np.exp(shifted), axis=axes, keepdims=True)) + shift
 
 
 class LogSumExp(_Reduction):
@@ -127,8 +137,8 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        shifted = np.exp(x - np.max(x, axis=self.axis, keepdims=True))
-        return shifted / shifted.sum(axis=self.axis, keepdims=True)
+        exps = np.exp(_shifted(x, self.axis)[0])
+        return exps / np.add.reduce(exps, axis=self.axis, keepdims=True)
 
     def backward(self, grad, out, x):
         return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
@@ -142,8 +152,8 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        axes = normalize_axes(x.ndim, self.axis)
-        return x - _stable_logsumexp(x, axes)
+        shifted = _shifted(x, self.axis)[0]
+        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=self.axis, keepdims=True))
 
     def backward(self, grad, out, x):
         return (grad - generic.exp(out) * grad.sum(axis=self.axis, keepdims=True),)

@@ -34,7 +34,9 @@ class Transpose(Function):
     def forward(self, x):
         if self.axes is None:
             self.axes = tuple(reversed(range(x.ndim)))
-        return x.transpose(self.axes)
+        out = x.transpose(self.axes)
+        self.axes = tuple(int(axis) % x.ndim for axis in self.axes)  # argsort needs axes >= 0
+        return out
 
     def backward(self, grad, out, x):
         return (grad.transpose(tuple(np.argsort(self.axes))),)

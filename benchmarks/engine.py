@@ -1,0 +1,204 @@
+"""Engine overhead: tinygrad_ls against the same math written by hand in NumPy, and PyTorch eager.
+
+    python benchmarks/engine.py [--threads 1] [--repeats 15] [--quick]
+
+Three workloads, each forward + backward, timed interleaved (one run of each implementation
+in turn, repeated) so that machine noise hits all of them alike; the table shows the median
+time and the ratio to hand-written NumPy:
+
+1. a chain of 300 elementwise ops (mul, add, tanh) on shape (4,): time per op;
+2. a 784-512-512-10 ReLU MLP with softmax cross-entropy at batch 256, written with raw Values;
+3. a chain of 100 000 scalar ops (mul, add, tanh), forward + backward.
+
+NumPy's BLAS and PyTorch run with the same number of threads (``--threads``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+if __name__ == '__main__':  # thread counts must be fixed before NumPy is imported
+    _threads = '1'
+    for i, arg in enumerate(sys.argv):
+        if arg == '--threads' and i + 1 < len(sys.argv):
+            _threads = sys.argv[i + 1]
+    for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[variable] = _threads
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import tinygrad_ls as tl
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+TARGETS = {'elementwise chain': 3.0, 'MLP 784-512-512-10': 1.05, 'scalar chain 100k': 60.0}
+
+
+# ---- 1 and 3: chains of mul, add, tanh ----------------------------------------------------------
+def chain_tinygrad(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
+    x = tl.Value(x0, requires_grad=True)
+    w = tl.Value(w0, requires_grad=True)
+    h = x
+    for _ in range(steps):
+        h = (h * w + w).tanh()
+    h.sum().backward()
+
+
+def chain_numpy(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
+    h, saved = x0, []
+    for _ in range(steps):
+        saved.append(h)
+        h = np.tanh(h * w0 + w0)
+        saved.append(h)
+    grad, grad_w = np.ones_like(h), np.zeros_like(w0)
+    for i in range(steps - 1, -1, -1):
+        grad = grad * (1 - saved[2 * i + 1] * saved[2 * i + 1])
+        grad_w = grad_w + grad
+        grad_w = grad_w + grad * saved[2 * i]
+        grad = grad * w0
+    return grad, grad_w
+
+
+def chain_torch(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
+    x = torch.tensor(x0, requires_grad=True)
+    w = torch.tensor(w0, requires_grad=True)
+    h = x
+    for _ in range(steps):
+        h = (h * w + w).tanh()
+    h.sum().backward()
+
+
+# ---- 2: MLP with softmax cross-entropy ----------------------------------------------------------
+def make_mlp_data(rng: np.random.Generator, batch: int = 256, sizes=(784, 512, 512, 10)):
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
+    return x, y, params
+
+
+def mlp_tinygrad(x: np.ndarray, y: np.ndarray, params: list) -> None:
+    values = [tl.Value(p, requires_grad=True) for p in params]
+    h = tl.Value(x)
+    for i in range(0, len(values), 2):
+        h = h @ values[i].T + values[i + 1]
+        if i + 2 < len(values):
+            h = h.relu()
+    loss = -h.log_softmax(axis=-1)[np.arange(len(y)), y].mean()
+    loss.backward()
+
+
+def mlp_numpy(x: np.ndarray, y: np.ndarray, params: list) -> list:
+    activations, h = [x], x
+    layers = len(params) // 2
+    for i in range(layers):
+        h = h @ params[2 * i].T + params[2 * i + 1]
+        if i + 1 < layers:
+            h = np.maximum(h, 0)
+        activations.append(h)
+    shifted = h - h.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    _ = -log_probs[np.arange(len(y)), y].mean()
+    grad = np.exp(log_probs)
+    grad[np.arange(len(y)), y] -= 1
+    grad /= len(y)
+    grads = []
+    for i in range(layers - 1, -1, -1):
+        grads.append(grad.T @ activations[i])
+        grads.append(grad.sum(axis=0))
+        if i > 0:
+            grad = (grad @ params[2 * i]) * (activations[i] > 0)
+    return grads
+
+
+def mlp_torch(x: np.ndarray, y: np.ndarray, params: list) -> None:
+    tensors = [torch.tensor(p, requires_grad=True) for p in params]
+    h = torch.from_numpy(x)
+    for i in range(0, len(tensors), 2):
+        h = h @ tensors[i].T + tensors[i + 1]
+        if i + 2 < len(tensors):
+            h = h.relu()
+    loss = torch.nn.functional.cross_entropy(h, torch.from_numpy(y))
+    loss.backward()
+
+
+# ---- timing -------------------------------------------------------------------------------------
+def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per run of each callable, timed in turn ``repeats`` times."""
+    for run in runs.values():  # warm-up
+        run()
+    times: dict[str, list] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
+def workloads(quick: bool) -> list:
+    rng = np.random.default_rng(0)
+    x4 = rng.standard_normal(4).astype(np.float32)
+    w4 = (0.5 * rng.standard_normal(4)).astype(np.float32)
+    x0, w0 = np.array(0.3, np.float32), np.array(0.7, np.float32)
+    # Hand-written NumPy on scalars uses NumPy scalars, its fastest form (0-d arrays are ~2.5x slower).
+    x0_scalar, w0_scalar = np.float32(0.3), np.float32(0.7)
+    x, y, params = make_mlp_data(rng, batch=64 if quick else 256)
+    long_steps = 3_000 if quick else 100_000 // 3
+    result = [
+        ('elementwise chain', 300, 'us/op', {
+            'numpy': lambda: chain_numpy(x4, w4, 100),
+            'tinygrad_ls': lambda: chain_tinygrad(x4, w4, 100),
+            'torch': lambda: chain_torch(x4, w4, 100)}),
+        ('MLP 784-512-512-10', 1, 'ms', {
+            'numpy': lambda: mlp_numpy(x, y, params),
+            'tinygrad_ls': lambda: mlp_tinygrad(x, y, params),
+            'torch': lambda: mlp_torch(x, y, params)}),
+        ('scalar chain 100k', 1, 'ms', {
+            'numpy': lambda: chain_numpy(x0_scalar, w0_scalar, long_steps),
+            'tinygrad_ls': lambda: chain_tinygrad(x0, w0, long_steps),
+            'torch': lambda: chain_torch(x0, w0, long_steps)}),
+    ]
+    if torch is None:
+        for *_, runs in result:
+            runs.pop('torch')
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
+    args = parser.parse_args()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    print(f"threads={args.threads} numpy={np.__version__} "
+          f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    header = f"{'workload':22s} {'unit':>6s} {'numpy':>10s} {'tinygrad_ls':>12s} {'torch':>10s} " \
+             f"{'ours/np':>8s} {'torch/np':>9s} {'target':>7s}"
+    print(header)
+    print('-' * len(header))
+    for name, ops, unit, runs in workloads(args.quick):
+        medians = interleaved(runs, 3 if args.quick and name.startswith('scalar') else args.repeats)
+        scale = 1e6 / ops if unit == 'us/op' else 1e3
+        shown = {key: f"{value * scale:.3f}" for key, value in medians.items()}
+        torch_ratio = f"{medians['torch'] / medians['numpy']:.2f}x" if 'torch' in medians else '-'
+        print(f"{name:22s} {unit:>6s} {shown['numpy']:>10s} {shown['tinygrad_ls']:>12s} "
+              f"{shown.get('torch', '-'):>10s} {medians['tinygrad_ls'] / medians['numpy']:>7.2f}x "
+              f"{torch_ratio:>9s} {TARGETS[name]:>6.2f}x")
+
+
+if __name__ == '__main__':
+    main()
