@@ -276,6 +276,16 @@ def test_clip_gradient_by_hand():
     np.testing.assert_array_equal(x.grad, [0.0, 1.0, 1.0, 0.0])
 
 
+def test_clip_gradient_is_one_exactly_at_the_bounds():
+    """PyTorch's clamp passes the gradient where min <= x <= max, bounds included."""
+    x = leaf([-1.0, 1.0, -1.5, 1.5])
+    x.clip(min=-1.0, max=1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0, 0.0, 0.0])
+    y = leaf([0.0, 2.0])
+    (y.clip(min=0.0) + y.clip(max=2.0)).sum().backward()
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
+
+
 @pytest.mark.parametrize('shape', [(), (3, 4)], ids=shape_id)
 def test_astype_roundtrip(shape):
     # Values in [0.5, 1): float32's spacing there is 6e-8, so eps = 1e-3 keeps the
@@ -671,7 +681,8 @@ def _gradgrad_cases():
         'getitem_slice': (lambda a: a[1:, ::2] ** 2, [normal(rng, (3, 4))]),
         'concat': (lambda a, b: tl.concat([a, b, a], axis=1) ** 2,
                    [normal(rng, (2, 3)), normal(rng, (2, 1))]),
-        'stack': (lambda a, b: tl.stack([a * b, a], axis=-1) ** 2, [normal(rng, (2, 3)), normal(rng, (2, 3))]),
+        'stack': (lambda a, b: tl.stack([a * b, a], axis=-1) ** 2,
+                  [normal(rng, (2, 3)), normal(rng, (2, 3))]),
         'where': (lambda a, b: tl.where(cond, a * a, b * a), [normal(rng, (3, 4)), normal(rng, (1, 4))]),
         'maximum': (lambda a, b: tl.maximum(a, b) ** 2, [_grid(rng, (3, 1), 0.0), _grid(rng, (1, 4), 0.05)]),
         'var': (lambda a: a.var(axis=1), [normal(rng, (2, 3, 4))]),

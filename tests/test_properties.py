@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_ls as tl
 
-FAST = settings(max_examples=30, deadline=None)
+FAST = settings(max_examples=40, deadline=None)
 
 FLOAT_DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
 

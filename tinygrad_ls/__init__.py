@@ -12,11 +12,12 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
 from .value import Value
+from . import nn, optim  # noqa: E402  (subpackages need Value first)
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'Value', 'backward', 'grad', 'no_grad', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
+    'Value', 'nn', 'optim', 'backward', 'grad', 'no_grad', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
     'detect_anomaly', 'gradcheck', 'gradgradcheck', 'GradcheckError',
     'zeros', 'ones', 'randn', 'rand', 'manual_seed', 'get_default_dtype', 'set_default_dtype',
     'concat', 'stack', 'where', 'maximum', 'minimum',

@@ -23,12 +23,12 @@ def _leaf(array: np.ndarray, requires_grad: bool) -> Value:
     return Value(array, requires_grad=requires_grad)
 
 
-def zeros(shape, requires_grad: bool = False, dtype=None) -> Value:
+def zeros(shape, *, requires_grad: bool = False, dtype=None) -> Value:
     """A Value of zeros; ``shape`` is an int or a tuple."""
     return _leaf(np.zeros(shape, dtype=_dtype(dtype)), requires_grad)
 
 
-def ones(shape, requires_grad: bool = False, dtype=None) -> Value:
+def ones(shape, *, requires_grad: bool = False, dtype=None) -> Value:
     """A Value of ones; ``shape`` is an int or a tuple."""
     return _leaf(np.ones(shape, dtype=_dtype(dtype)), requires_grad)
 

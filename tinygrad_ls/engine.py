@@ -20,9 +20,9 @@ from .value import Value
 def toposort(roots: Iterable[Value]) -> list:
     """Every Value that requires grad and leads to ``roots``, each before the Values made from it.
 
-    Iterative depth-first search (a node is pushed once to expand it and once, negated in
-    ``expanded``, to emit it); parents are visited in argument order, so the order is
-    deterministic for a given graph.
+    Iterative depth-first search: expanding a node pushes a ``None`` marker under its
+    parents, and popping the marker emits the node, after all of its parents. Parents are
+    visited in argument order, so the order is deterministic for a given graph.
     """
     order, visited = [], set()
     stack = [root for root in roots if root.requires_grad]
@@ -147,7 +147,8 @@ def _run_hooks(node: Value, grad, create_graph: bool):
             if create_graph:
                 replaced = replaced if isinstance(replaced, Value) else Value(np.asarray(replaced))
             else:
-                replaced = np.asarray(replaced.data if isinstance(replaced, Value) else replaced)
+                replaced = np.asarray(replaced.data if isinstance(replaced, Value) else replaced,
+                                      dtype=node.dtype)
             if replaced.shape != node.shape:
                 raise ValueError(f"hook returned a gradient of shape {replaced.shape} "
                                  f"for a Value of shape {node.shape}")

@@ -39,9 +39,19 @@ def enable_grad():
     return _switch('grad_enabled', True)
 
 
-def set_grad_enabled(flag: bool):
-    """Context manager that sets grad mode to ``flag`` for its block."""
-    return _switch('grad_enabled', bool(flag))
+class set_grad_enabled:
+    """Set grad mode to ``flag`` in this thread: at once when called, and as a context
+    manager restore the previous mode on exit (like ``torch.set_grad_enabled``)."""
+
+    def __init__(self, flag: bool):
+        self.previous = modes.grad_enabled
+        modes.grad_enabled = bool(flag)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info) -> None:
+        modes.grad_enabled = self.previous
 
 
 def detect_anomaly():

@@ -1,0 +1,66 @@
+"""Every snippet in docs/*.md runs, and prints exactly what the page shows.
+
+Conventions of the pages:
+- a ```python block runs as a script in a scratch folder; if the next fenced block is
+  ```text, the script's stdout must equal it exactly, otherwise it must print nothing;
+- a ```python block whose first line is ``# file: NAME`` is written to NAME instead of run,
+  and files named ``test_*.py`` are then run with pytest;
+- ```pycon blocks are doctests sharing one namespace per page.
+"""
+from __future__ import annotations
+
+import doctest
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / 'docs'
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
+
+
+def _pages() -> list:
+    return sorted(DOCS.glob('*.md'))
+
+
+def _run(arguments: list, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *arguments], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize('page', _pages(), ids=lambda page: page.name)
+def test_snippets_of_page(page: Path, tmp_path: Path) -> None:
+    text = page.read_text()
+    blocks = [(m.group(1), m.group(2), text.count('\n', 0, m.start()) + 1) for m in FENCE.finditer(text)]
+    failures, test_files = [], []
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()
+    namespace: dict = {}
+    for i, (language, body, line) in enumerate(blocks):
+        if language == 'python':
+            first_line = body.splitlines()[0] if body else ''
+            if first_line.startswith('# file: '):
+                name = first_line[len('# file: '):].strip()
+                (tmp_path / name).write_text(body)
+                if name.startswith('test_'):
+                    test_files.append(name)
+                continue
+            expected = blocks[i + 1][1] if i + 1 < len(blocks) and blocks[i + 1][0] == 'text' else ''
+            result = _run(['-c', body], tmp_path)
+            if result.returncode != 0:
+                failures.append(f"line {line}: exit {result.returncode}\n{result.stderr}")
+            elif result.stdout != expected:
+                failures.append(f"line {line}: output differs\nexpected:\n{expected}actual:\n{result.stdout}")
+        elif language == 'pycon':
+            test = parser.get_doctest(body, namespace, f'{page.name}:{line}', str(page), line)
+            before = runner.failures
+            runner.run(test, clear_globs=False, out=lambda report: failures.append(report))
+            namespace = test.globs
+            if runner.failures == before and failures and failures[-1].startswith('*****'):
+                failures.pop()
+    for name in test_files:
+        result = _run(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', name], tmp_path)
+        if result.returncode != 0:
+            failures.append(f"pytest {name}:\n{result.stdout}")
+    assert not failures, f"{page.name}:\n" + '\n'.join(failures)

@@ -1,0 +1,1 @@
+"""Optimizers with PyTorch's update rules, and learning-rate schedulers."""
