@@ -51,33 +51,35 @@ class Function:
         the output Value inline.
         """
         fn = cls(**params) if params else cls()
-        if len(args) == 1:
-            (x,) = args
-            if isinstance(x, Value):
-                data, record = (x.data,), x.requires_grad
-                needs = (record,)
+        try:  # plain positional forward calls for one and two inputs: Python inlines those
+            if len(args) == 2:
+                a, b = args
+                if isinstance(a, Value):
+                    data_a, need_a = a.data, a.requires_grad
+                else:
+                    data_a, need_a = constant(a), False
+                if isinstance(b, Value):
+                    data_b, need_b = b.data, b.requires_grad
+                else:
+                    data_b, need_b = constant(b), False
+                data, needs, record = (data_a, data_b), (need_a, need_b), need_a or need_b
+                out = fn.forward(data_a, data_b)
+            elif len(args) == 1:
+                (x,) = args
+                if isinstance(x, Value):
+                    data, record = (x.data,), x.requires_grad
+                    needs = (record,)
+                else:
+                    data, needs, record = (constant(x),), (False,), False
+                out = fn.forward(data[0])
             else:
-                data, needs, record = (constant(x, cls.name),), (False,), False
-        elif len(args) == 2:
-            a, b = args
-            if isinstance(a, Value):
-                data_a, need_a = a.data, a.requires_grad
-            else:
-                data_a, need_a = constant(a, cls.name), False
-            if isinstance(b, Value):
-                data_b, need_b = b.data, b.requires_grad
-            else:
-                data_b, need_b = constant(b, cls.name), False
-            data, needs, record = (data_a, data_b), (need_a, need_b), need_a or need_b
-        else:
-            data = tuple([arg.data if isinstance(arg, Value) else constant(arg, cls.name) for arg in args])
-            needs = tuple([isinstance(arg, Value) and arg.requires_grad for arg in args])
-            record = True in needs
-        try:  # plain positional calls for one and two inputs: Python inlines those
-            out = fn.forward(data[0]) if len(data) == 1 else (
-                fn.forward(data[0], data[1]) if len(data) == 2 else fn.forward(*data))
-        except (ValueError, IndexError, TypeError) as error:
-            raise type(error)(f"{cls.name}: {error} (input shapes: {_shapes(data)})") from None
+                data = tuple([arg.data if isinstance(arg, Value) else constant(arg)
+                              for arg in args])
+                needs = tuple([isinstance(arg, Value) and arg.requires_grad for arg in args])
+                record = True in needs
+                out = fn.forward(*data)
+        except (IndexError, ValueError, TypeError) as error:
+            raise _rephrased(error, cls.name, args) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if modes.detect_anomaly:
@@ -101,18 +103,21 @@ class Function:
         return f"<{type(self).__name__} '{self.name}'>"
 
 
-def constant(arg, op: str):
+def constant(arg):
     """A non-Value argument as the op will see it: ndarrays and Python numbers as they are
     (numbers stay weakly typed, so they never change a dtype), lists as arrays."""
     if isinstance(arg, (np.ndarray, int, float, np.generic)):
         return arg
     if isinstance(arg, (list, tuple)):
         return as_array(arg)
-    raise TypeError(f"{op}: unsupported operand of type {type(arg).__name__}")
+    raise TypeError(f"unsupported operand of type {type(arg).__name__}")
 
 
-def _shapes(data) -> str:
-    return ', '.join(str(np.shape(d)) for d in data)
+def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
+    """The same kind of error (IndexError, ValueError or TypeError), naming the op and shapes."""
+    kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
+    shapes = ', '.join(str(np.shape(arg.data if isinstance(arg, Value) else arg)) for arg in args)
+    return kind(f"{op}: {error} (input shapes: {shapes})")
 
 
 def _check_finite(array, where: str) -> None:
