@@ -1,0 +1,113 @@
+"""Adam and AdamW (decoupled weight decay), with AMSGrad, as PyTorch computes them."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..value import Value
+from .optimizer import Optimizer, lerp_
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,
+                beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                decoupled_weight_decay: bool) -> None:
+    """One Adam step on ``param`` in place; ``state``: ``step``, ``exp_avg``, ``exp_avg_sq``
+    (and ``max_exp_avg_sq`` with amsgrad), updated in place::
+
+        g = -grad if maximize else grad
+        step = step + 1
+        if weight_decay != 0:
+            if decoupled_weight_decay:  param = param * (1 - lr * weight_decay)      (AdamW)
+            else:                       g = g + weight_decay * param                 (Adam)
+        m = m + (1 - beta1) * (g - m)                   (lerp)
+        v = beta2 * v + (1 - beta2) * g * g
+        step_size = lr / (1 - beta1 ** step)
+        if amsgrad:  v_max = max(v_max, v);  denom = sqrt(v_max) / sqrt(1 - beta2 ** step) + eps
+        else:        denom = sqrt(v) / sqrt(1 - beta2 ** step) + eps
+        param = param - step_size * m / denom
+    """
+    g = -grad if maximize else grad
+    state['step'] += 1
+    step = state['step']
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    exp_avg, exp_avg_sq = state['exp_avg'], state['exp_avg_sq']
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2 ** 0.5
+    if amsgrad:
+        max_exp_avg_sq = state['max_exp_avg_sq']
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        denom = np.sqrt(max_exp_avg_sq) / bias_correction2_sqrt + eps
+    else:
+        denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    param += -step_size * exp_avg / denom
+
+
+class Adam(Optimizer):
+    """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+    maximize=False, decoupled_weight_decay=False)``.
+
+    See ``adam_update`` for the rule. State per parameter: ``'step'`` (an int), ``'exp_avg'``,
+    ``'exp_avg_sq'`` and, with amsgrad, ``'max_exp_avg_sq'`` (arrays of the parameter's dtype).
+    """
+
+    def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        super()._check_options(options)
+        if not 0.0 <= options['eps']:
+            raise ValueError(f"Invalid epsilon value: {options['eps']}")
+        betas = options['betas']
+        if len(betas) != 2:
+            raise ValueError(f"Invalid betas: expected two numbers, got {betas}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if not 0.0 <= options['weight_decay']:
+            raise ValueError(f"Invalid weight_decay value: {options['weight_decay']}")
+
+    def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
+        state = self.state.get(param)
+        if not state:
+            state = self.state[param] = {'step': 0, 'exp_avg': np.zeros_like(param.data),
+                                         'exp_avg_sq': np.zeros_like(param.data)}
+        if group['amsgrad'] and 'max_exp_avg_sq' not in state:
+            state['max_exp_avg_sq'] = np.zeros_like(param.data)
+        beta1, beta2 = group['betas']
+        adam_update(param.data, grad, state, lr=group['lr'], beta1=beta1, beta2=beta2, eps=group['eps'],
+                    weight_decay=group['weight_decay'], amsgrad=group['amsgrad'], maximize=group['maximize'],
+                    decoupled_weight_decay=group['decoupled_weight_decay'])
+
+
+class AdamW(Adam):
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+    maximize=False)``: Adam whose weight decay shrinks the parameter directly,
+    ``param *= 1 - lr * weight_decay``, instead of entering the moments (Loshchilov & Hutter)."""
+
+    def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """As ``Optimizer.load_state_dict``; the groups stay decoupled (as in PyTorch)."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group['decoupled_weight_decay'] = True

@@ -1,0 +1,403 @@
+"""L-BFGS with an optional strong-Wolfe line search: PyTorch's algorithm (after minFunc), step for step.
+
+L-BFGS works on one flat vector: the concatenation of every parameter, raveled in
+``param_groups[0]['params']`` order (a parameter whose grad is None counts as a zero
+gradient). Scalars derived from the flat vectors (``gtd``, ``t``, ``ys``, ...) stay NumPy
+scalars of the parameters' dtype, as PyTorch keeps them 0-d tensors.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..mode import enable_grad
+from ..value import Value
+from .optimizer import Optimizer
+
+
+def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
+    """Minimiser of the cubic through ``(x1, f1)``, ``(x2, f2)`` with slopes ``g1``, ``g2``,
+    clamped to ``bounds`` (default ``[min(x1, x2), max(x1, x2)]``)::
+
+        d1 = g1 + g2 - 3 (f1 - f2) / (x1 - x2)
+        d2 = sqrt(d1^2 - g1 g2)                   (if negative: the middle of the bounds)
+        x  = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)      (x1 <= x2; mirrored otherwise)
+    """
+    if bounds is not None:
+        xmin_bound, xmax_bound = bounds
+    else:
+        xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 ** 2 - g1 * g2
+    if d2_square >= 0:
+        d2 = np.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return min(max(min_pos, xmin_bound), xmax_bound)
+    return (xmin_bound + xmax_bound) / 2.0
+
+
+def strong_wolfe(obj_func: Callable, x: list[np.ndarray], t, d: np.ndarray, f: float, g: np.ndarray, gtd,
+                 c1: float = 1e-4, c2: float = 0.9, tolerance_change: float = 1e-9, max_ls: int = 25):
+    """Line search along ``d`` from ``x`` (loss ``f``, flat gradient ``g``, slope ``gtd = g.d``)
+    for a step ``t`` meeting the strong Wolfe conditions::
+
+        f(x + t d) <= f + c1 t gtd          (sufficient decrease)
+        |g(x + t d) . d| <= -c2 gtd          (curvature)
+
+    First bracket a point (growing ``t`` by cubic extrapolation within ``[t + 0.01 (t - t_prev), 10 t]``),
+    then zoom into the bracket by cubic interpolation, keeping each trial at least 10% of the
+    bracket away from its ends after a step of insufficient progress. At most ``max_ls``
+    evaluations; stops when the bracket is shorter than ``tolerance_change / max|d|``.
+    ``obj_func(x, t, d)`` returns ``(loss, flat_grad)`` at ``x + t d``.
+    Returns ``(f_new, g_new, t, n_evals)``.
+    """
+    d_norm = np.abs(d).max()
+    g = g.copy()
+    f_new, g_new = obj_func(x, t, d)
+    ls_func_evals = 1
+    gtd_new = g_new.dot(d)
+
+    # bracket an interval containing a point satisfying the Wolfe criteria
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        # extrapolate
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10
+        tmp = t
+        t = cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
+        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+
+    if ls_iter == max_ls:  # no bracket found within the budget
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+
+    # zoom: refine the bracket until a point satisfies the criteria
+    insuf_progress = False
+    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0],
+                              bracket[1], bracket_f[1], bracket_gtd[1])
+
+        # a trial too close to an end of the bracket, twice in a row or at the end itself,
+        # is moved to 10% of the bracket's length away from that end
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insuf_progress or t >= max(bracket) or t <= min(bracket):
+                if abs(t - max(bracket)) < abs(t - min(bracket)):
+                    t = max(bracket) - eps
+                else:
+                    t = min(bracket) + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
+            # Armijo condition not met, or not lower than the lowest point: new high end
+            bracket[high_pos], bracket_f[high_pos] = t, f_new
+            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.copy(), gtd_new
+            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True  # Wolfe conditions met
+            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+                # the old high end becomes the new low end
+                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
+                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
+            # the new point becomes the new low end
+            bracket[low_pos], bracket_f[low_pos] = t, f_new
+            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.copy(), gtd_new
+
+    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
+
+
+def lbfgs_direction(flat_grad: np.ndarray, old_dirs: list[np.ndarray], old_stps: list[np.ndarray],
+                    ro: list, h_diag) -> np.ndarray:
+    """The two-loop recursion: ``d = -H g`` for the L-BFGS inverse-Hessian estimate ``H``
+    built from the pairs ``y_i = old_dirs[i]``, ``s_i = old_stps[i]``, ``ro_i = 1 / (y_i . s_i)``::
+
+        q = -g
+        for i = k-1 .. 0:  al_i = ro_i (s_i . q);  q = q - al_i y_i
+        r = h_diag q
+        for i = 0 .. k-1:  be_i = ro_i (y_i . r);  r = r + (al_i - be_i) s_i
+        d = r
+    """
+    num_old = len(old_dirs)
+    al = [None] * num_old
+    q = -flat_grad
+    for i in range(num_old - 1, -1, -1):
+        al[i] = old_stps[i].dot(q) * ro[i]
+        q += -al[i] * old_dirs[i]
+    r = q * h_diag
+    for i in range(num_old):
+        be_i = old_dirs[i].dot(r) * ro[i]
+        r += (al[i] - be_i) * old_stps[i]
+    return r
+
+
+class LBFGS(Optimizer):
+    """``LBFGS(params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+    history_size=100, line_search_fn=None)``; ``max_eval`` defaults to ``max_iter * 5 // 4``.
+
+    ``step(closure)`` runs up to ``max_iter`` iterations; ``closure()`` must zero the grads,
+    compute the loss, call ``backward()`` and return the loss, and is called again as needed.
+    Returns the loss of the first evaluation. One parameter group only. Per iteration::
+
+        if first iteration ever:  d = -g;  t = min(1, 1 / sum|g|) * lr
+        else:
+            y = g - g_prev;  s = t_prev d_prev
+            if y.s > 1e-10:  store (y, s, 1 / y.s), dropping the oldest beyond history_size;
+                             h_diag = y.s / y.y
+            d = two-loop recursion (lbfgs_direction);  t = lr
+        if g.d > -tolerance_change:  stop
+        line_search_fn None:           x = x + t d, then re-evaluate (except in the last iteration)
+        line_search_fn 'strong_wolfe': t from strong_wolfe(...), then x = x + t d
+        stop at max_iter iterations or max_eval evaluations, when max|g| <= tolerance_grad,
+        max|t d| <= tolerance_change, or |loss - prev_loss| < tolerance_change
+
+    The state (``func_evals``, ``n_iter``, ``d``, ``t``, the history, ``H_diag``,
+    ``prev_flat_grad``, ``prev_loss``) lives in ``state[first parameter]``, as in PyTorch.
+    """
+
+    def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1, max_iter: int = 20,
+                 max_eval: int | None = None, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 history_size: int = 100, line_search_fn: str | None = None) -> None:
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4
+        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                        tolerance_change=tolerance_change, history_size=history_size,
+                        line_search_fn=line_search_fn)
+        super().__init__(params, defaults)
+        self._params = self.param_groups[0]['params']
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        super()._check_options(options)
+        for name in ('max_iter', 'max_eval', 'history_size'):
+            if not 1 <= options[name]:
+                raise ValueError(f"Invalid {name} value: {options[name]} (must be at least 1)")
+        for name in ('tolerance_grad', 'tolerance_change'):
+            if not 0.0 <= options[name]:
+                raise ValueError(f"Invalid {name} value: {options[name]}")
+        if options['line_search_fn'] not in (None, 'strong_wolfe'):
+            raise ValueError(f"Invalid line_search_fn: {options['line_search_fn']!r} "
+                             "(only None and 'strong_wolfe' are supported)")
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """LBFGS has one parameter group; adding a second raises ValueError."""
+        if self.param_groups:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        super().add_param_group(param_group)
+
+    # ---- flat-vector helpers ----------------------------------------------------------------
+    def _gather_flat_grad(self) -> np.ndarray:
+        return np.concatenate([np.zeros(p.size, p.dtype) if p.grad is None else np.ravel(p.grad)
+                               for p in self._params])
+
+    def _add_grad(self, step_size, update: np.ndarray) -> None:
+        """``x = x + step_size * update`` on the parameters, in place."""
+        offset = 0
+        for p in self._params:
+            p.data += step_size * update[offset:offset + p.size].reshape(p.shape)
+            offset += p.size
+
+    def _clone_param(self) -> list[np.ndarray]:
+        return [p.data.copy() for p in self._params]
+
+    def _set_param(self, params_data: list[np.ndarray]) -> None:
+        for p, data in zip(self._params, params_data):
+            p.data[...] = data
+
+    def _directional_evaluate(self, closure: Callable, x: list[np.ndarray], t, d: np.ndarray):
+        """Loss and flat gradient at ``x + t d``; the parameters are put back to ``x``."""
+        self._add_grad(t, d)
+        with enable_grad():
+            loss = float(closure())
+        flat_grad = self._gather_flat_grad()
+        self._set_param(x)
+        return loss, flat_grad
+
+    # ---- the algorithm ----------------------------------------------------------------------
+    def step(self, closure: Callable):
+        """Run up to ``max_iter`` L-BFGS iterations, calling ``closure()`` for each evaluation;
+        returns the loss of the first evaluation (what ``closure()`` returned)."""
+        group = self.param_groups[0]
+        lr, max_iter, max_eval = group['lr'], group['max_iter'], group['max_eval']
+        tolerance_grad, tolerance_change = group['tolerance_grad'], group['tolerance_change']
+        line_search_fn, history_size = group['line_search_fn'], group['history_size']
+
+        state = self.state.setdefault(self._params[0], {})
+        state.setdefault('func_evals', 0)
+        state.setdefault('n_iter', 0)
+
+        with enable_grad():
+            orig_loss = closure()
+        loss = float(orig_loss)
+        current_evals = 1
+        state['func_evals'] += 1
+
+        flat_grad = self._gather_flat_grad()
+        opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+        if opt_cond:
+            return orig_loss
+
+        d, t = state.get('d'), state.get('t')
+        old_dirs, old_stps, ro = state.get('old_dirs'), state.get('old_stps'), state.get('ro')
+        h_diag = state.get('H_diag')
+        prev_flat_grad, prev_loss = state.get('prev_flat_grad'), state.get('prev_loss')
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state['n_iter'] += 1
+
+            # descent direction
+            if state['n_iter'] == 1:
+                d = -flat_grad
+                old_dirs, old_stps, ro = [], [], []
+                h_diag = 1
+            else:
+                y = flat_grad - prev_flat_grad
+                s = d * t
+                ys = y.dot(s)
+                if ys > 1e-10:
+                    if len(old_dirs) == history_size:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    h_diag = ys / y.dot(y)
+                d = lbfgs_direction(flat_grad, old_dirs, old_stps, ro, h_diag)
+
+            prev_flat_grad = flat_grad.copy()
+            prev_loss = loss
+
+            # step length
+            if state['n_iter'] == 1:
+                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+            else:
+                t = lr
+
+            gtd = flat_grad.dot(d)
+            if gtd > -tolerance_change:
+                break
+
+            ls_func_evals = 0
+            if line_search_fn is not None:
+                x_init = self._clone_param()
+
+                def obj_func(x, t, d):
+                    return self._directional_evaluate(closure, x, t, d)
+
+                loss, flat_grad, t, ls_func_evals = strong_wolfe(
+                    obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
+                self._add_grad(t, d)
+                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+            else:
+                self._add_grad(t, d)
+                if n_iter != max_iter:
+                    # re-evaluate only if not in the last iteration (in a stochastic setting
+                    # that evaluation would be wasted)
+                    with enable_grad():
+                        loss = float(closure())
+                    flat_grad = self._gather_flat_grad()
+                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    ls_func_evals = 1
+
+            current_evals += ls_func_evals
+            state['func_evals'] += ls_func_evals
+
+            # stopping conditions
+            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+                break
+            if np.abs(d * t).max() <= tolerance_change:
+                break
+            if abs(loss - prev_loss) < tolerance_change:
+                break
+
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        return orig_loss
+
+    # ---- saving -----------------------------------------------------------------------------
+    def _flat_dtype(self) -> np.dtype:
+        return np.result_type(*(p.dtype for p in self._params))
+
+    def _pack_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Plain arrays and numbers: the history lists become 2-D arrays (one row per stored
+        pair), ``ro`` a 1-D array, NumPy scalars Python numbers."""
+        n, dtype = sum(p.size for p in self._params), self._flat_dtype()
+        packed = {}
+        for key, value in state.items():
+            if key in ('old_dirs', 'old_stps'):
+                packed[key] = np.array(value, dtype=dtype) if value else np.zeros((0, n), dtype)
+            elif key == 'ro':
+                packed[key] = np.array(value, dtype=dtype)
+            elif isinstance(value, np.ndarray):
+                packed[key] = value.copy()
+            elif isinstance(value, np.generic):
+                packed[key] = value.item()
+            else:
+                packed[key] = value
+        return packed
+
+    def _unpack_state(self, param: Value, packed: dict[str, Any]) -> dict[str, Any]:
+        """Inverse of ``_pack_state``; floating scalars become scalars of the parameters' dtype."""
+        dtype = self._flat_dtype()
+        state = {}
+        for key, value in packed.items():
+            if key in ('old_dirs', 'old_stps'):
+                state[key] = [np.array(row, dtype=dtype) for row in value]
+            elif key == 'ro':
+                state[key] = [dtype.type(v) for v in np.asarray(value)]
+            elif key in ('d', 'prev_flat_grad'):
+                state[key] = np.array(value, dtype=dtype)
+            elif key in ('func_evals', 'n_iter'):
+                state[key] = int(value)
+            elif key in ('t', 'H_diag') and np.asarray(value).dtype.kind == 'f':
+                state[key] = dtype.type(value)
+            elif key == 'prev_loss':
+                state[key] = float(value)
+            else:
+                state[key] = value
+        return state
+
+    def _check_state(self, param: Value, state: dict[str, Any], where: str) -> None:
+        n = sum(p.size for p in self._params)
+        history = len(state.get('ro', ()))
+        shapes = {'d': (n,), 'prev_flat_grad': (n,), 'old_dirs': (history, n), 'old_stps': (history, n)}
+        for key, shape in shapes.items():
+            if key in state and np.shape(state[key]) != shape:
+                raise ValueError(f"load_state_dict: {where}[{key!r}] has shape {np.shape(state[key])}, "
+                                 f"expected {shape} for {n} parameter elements and {history} stored pairs")

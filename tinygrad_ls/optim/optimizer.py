@@ -1,0 +1,248 @@
+"""``Optimizer``: the base class, shaped like ``torch.optim.Optimizer``.
+
+An optimizer holds ``param_groups`` (a list of dicts: ``'params'``, a list of Parameters,
+and that group's options such as ``'lr'``), ``defaults`` (the options a group does not
+set) and ``state`` (a dict keyed by the parameter object itself, filled lazily the first
+time a parameter with a gradient is stepped). Subclasses give ``_check_options`` (raise
+ValueError on a bad hyperparameter) and ``_update`` (one parameter's in-place rule); the
+base ``step`` skips parameters whose ``grad`` is None.
+
+``state_dict()`` packs everything into plain dicts of ndarrays and numbers, parameters
+named by their index in ``param_groups`` order, as PyTorch does::
+
+    {'state': {0: {'step': 3, 'exp_avg': ndarray, ...}, ...},
+     'param_groups': [{'lr': 0.001, ..., 'params': [0, 1]}, ...]}
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from ..mode import enable_grad
+from ..value import Value
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """In place ``start += weight * (end - start)``, written as PyTorch's ``lerp_`` kernel
+    writes it (the form chosen by ``|weight| < 0.5`` keeps the rounding error small)."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1.0 - weight)
+
+
+def _describe(obj: Any) -> str:
+    """A short description of something that is not an optimizable parameter."""
+    if isinstance(obj, Value):
+        return f"a {type(obj).__name__} of dtype {obj.dtype} and shape {obj.shape} that is not floating point"
+    if isinstance(obj, np.ndarray):
+        return f"an ndarray of dtype {obj.dtype} and shape {obj.shape}"
+    return f"a {type(obj).__name__}"
+
+
+class Optimizer:
+    """Base class of all optimizers.
+
+    ``params``: an iterable of floating-point leaf Values (e.g. ``model.parameters()``; frozen
+    ones are skipped while their grad is None), or an iterable of dicts, each a parameter group ``{'params': [...], 'lr': ..., ...}`` whose
+    options override ``defaults`` for that group.
+    """
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
+        self._check_options(defaults)
+        if isinstance(params, (Value, np.ndarray)):
+            raise TypeError("params argument given to the optimizer should be an iterable of Values or "
+                            f"dicts, but got {_describe(params)}")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be an ordered collection (a list), not a set: "
+                            "the order of a set changes between runs")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{'params': groups}]
+        self.defaults = dict(defaults)
+        self.state: dict[Value, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        for group in groups:
+            self.add_param_group(group)
+        if not any(group['params'] for group in self.param_groups):
+            raise ValueError("optimizer got an empty parameter list (every parameter group is empty)")
+
+    # ---- subclass interface ---------------------------------------------------------------
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Raise ValueError if a hyperparameter in ``options`` (a group or the defaults) is invalid."""
+        lr = options.get('lr', 0.0)
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+
+    def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
+        """Apply this optimizer's rule to one parameter in place (``grad`` is not None)."""
+        raise NotImplementedError
+
+    def _check_state(self, param: Value, state: dict[str, Any], where: str) -> None:
+        """Raise ValueError if loaded ``state`` cannot belong to ``param``: by default every
+        array but ``'step'`` must have the parameter's shape."""
+        for key, value in state.items():
+            if key != 'step' and isinstance(value, np.ndarray) and value.shape != param.shape:
+                raise ValueError(f"load_state_dict: {where}[{key!r}] has shape {value.shape}, "
+                                 f"but the parameter has shape {param.shape}")
+
+    def _pack_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """One parameter's state as plain ndarrays and numbers (copies)."""
+        return {key: _copy(value) for key, value in state.items()}
+
+    def _unpack_state(self, param: Value, packed: dict[str, Any]) -> dict[str, Any]:
+        """Inverse of ``_pack_state``: copies; floating arrays but ``'step'`` take the parameter's dtype."""
+        return {key: _copy(value, None if key == 'step' else param.dtype) for key, value in packed.items()}
+
+    # ---- public API -------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group ``{'params': [...], option: value, ...}``; missing options come from
+        ``defaults``. Frozen parameters (``requires_grad=False``) are accepted and skipped while
+        their grad is None, as in PyTorch, so ``optimizer(model.parameters())`` works after
+        freezing part of a model. Raises TypeError for something that is not a floating-point
+        Value and
+        ValueError for a bad option or a parameter already in the optimizer, before any change."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        if 'params' not in param_group:
+            raise ValueError("param_group must have a 'params' entry")
+        params = param_group['params']
+        if isinstance(params, Value):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be an ordered collection (a list), not a set: "
+                            "the order of a set changes between runs")
+        elif isinstance(params, np.ndarray):
+            raise TypeError("optimizer can only optimize floating-point Values, but got "
+                            f"{_describe(params)}")
+        params = list(params)
+        group_index = len(self.param_groups)
+        for i, param in enumerate(params):
+            if not isinstance(param, Value) or param.dtype.kind != 'f':
+                raise TypeError(f"optimizer can only optimize floating-point Values, but "
+                                f"param_groups[{group_index}]['params'][{i}] is {_describe(param)}")
+            if not param.is_leaf:
+                raise ValueError("can't optimize a non-leaf Value "
+                                 f"(param_groups[{group_index}]['params'][{i}] was made by op '{param.op}')")
+        if len(set(params)) != len(params):
+            raise ValueError(f"param_groups[{group_index}] holds the same parameter more than once")
+        seen = {p for group in self.param_groups for p in group['params']}
+        if any(p in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != 'params'}}
+        self._check_options(group)
+        group['params'] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``grad`` to None (or, with ``set_to_none=False``, to zeros in place)."""
+        for group in self.param_groups:
+            for p in group['params']:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    def step(self, closure: Callable | None = None):
+        """One update of every parameter that has a gradient; returns ``closure()`` if given.
+
+        ``closure`` re-evaluates the model (zero the grads, compute the loss, ``backward()``)
+        and returns the loss. Every gradient's shape is checked before any parameter changes.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        updates = []
+        for g, group in enumerate(self.param_groups):
+            for i, p in enumerate(group['params']):
+                if p.grad is None:
+                    continue
+                grad = np.asarray(p.grad)
+                if grad.shape != p.shape:
+                    raise ValueError(f"step: param_groups[{g}]['params'][{i}] has shape {p.shape} "
+                                     f"but its grad has shape {grad.shape}")
+                updates.append((p, grad, group))
+        for p, grad, group in updates:
+            self._update(p, grad, group)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{'state': {index: {name: ndarray or number}}, 'param_groups': [{options, 'params': [index]}]}``.
+
+        Parameters are numbered in ``param_groups`` order; arrays are copies.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != 'params'}
+            packed['params'] = [index.setdefault(p, len(index)) for p in group['params']]
+            groups.append(packed)
+        state = {index[p]: self._pack_state(s) for p, s in self.state.items()}
+        return {'state': state, 'param_groups': groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load what ``state_dict()`` returned (arrays are copied, floating ones cast to each
+        parameter's dtype). Everything is checked first: the number of groups, each group's
+        size, the state indices and the array shapes; a mismatch raises ValueError naming it
+        and leaves the optimizer unchanged. Indices may also be the strings of the numbers."""
+        if not isinstance(state_dict, dict) or not {'state', 'param_groups'} <= set(state_dict):
+            got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError("load_state_dict: expected a dict with keys 'state' and 'param_groups', "
+                             f"got {got}")
+        saved_groups = list(state_dict['param_groups'])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"load_state_dict: the state dict has {len(saved_groups)} parameter groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(saved['params']) != len(group['params']):
+                raise ValueError(f"load_state_dict: parameter group {g} has {len(saved['params'])} "
+                                 f"parameters in the state dict and {len(group['params'])} in the optimizer")
+        id_map = dict(zip((int(i) for i in chain.from_iterable(s['params'] for s in saved_groups)),
+                          chain.from_iterable(g['params'] for g in self.param_groups)))
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            new_group = {**self.defaults, **{k: v for k, v in saved.items() if k != 'params'}}
+            self._check_options(new_group)
+            new_group['params'] = group['params']
+            new_groups.append(new_group)
+        new_state = {}
+        for key, packed in state_dict['state'].items():
+            if int(key) not in id_map:
+                raise ValueError(f"load_state_dict: state entry {key!r} names no parameter "
+                                 f"(the groups list {sorted(id_map)})")
+            param = id_map[int(key)]
+            if not isinstance(packed, dict):
+                raise ValueError(f"load_state_dict: state[{key!r}] must be a dict, "
+                                 f"got {type(packed).__name__}")
+            self._check_state(param, packed, f"state[{key!r}]")
+            new_state[param] = self._unpack_state(param, packed)
+        self.param_groups[:] = new_groups
+        self.state.clear()
+        self.state.update(new_state)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != 'params']
+        return '\n'.join(lines) + '\n)'
+
+
+def _copy(value: Any, dtype: np.dtype | None = None) -> Any:
+    """A copy of a state entry: ndarrays copied (floating ones cast to ``dtype``), lists and
+    tuples copied element by element, numbers and strings as they are."""
+    if isinstance(value, np.ndarray):
+        if dtype is not None and value.dtype.kind == 'f':
+            return value.astype(dtype, copy=True)
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v, dtype) for v in value)
+    return value
