@@ -47,8 +47,8 @@ class Optimizer:
     """Base class of all optimizers.
 
     ``params``: an iterable of floating-point leaf Values (e.g. ``model.parameters()``; frozen
-    ones are skipped while their grad is None), or an iterable of dicts, each a parameter group ``{'params': [...], 'lr': ..., ...}`` whose
-    options override ``defaults`` for that group.
+    ones are skipped while their grad is None), or an iterable of dicts, each a parameter
+    group ``{'params': [...], 'lr': ..., ...}`` whose options override ``defaults`` for it.
     """
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
