@@ -35,11 +35,14 @@ class Transpose(Function):
         if self.axes is None:
             self.axes = tuple(reversed(range(x.ndim)))
         out = x.transpose(self.axes)
-        self.axes = tuple(int(axis) % x.ndim for axis in self.axes)  # argsort needs axes >= 0
+        self.axes = tuple(int(axis) % x.ndim for axis in self.axes)
         return out
 
     def backward(self, grad, out, x):
-        return (grad.transpose(tuple(np.argsort(self.axes))),)
+        inverse = [0] * len(self.axes)  # the inverse permutation (np.argsort costs ~5 us here)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return (grad.transpose(tuple(inverse)),)
 
 
 class BroadcastTo(Function):

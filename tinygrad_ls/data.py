@@ -1,0 +1,149 @@
+"""Datasets and mini-batch loading: ``TensorDataset`` and ``DataLoader``.
+
+    ds = TensorDataset(X, y)                  # X: (N, d) floats, y: (N,) int classes
+    loader = DataLoader(ds, batch_size=32, shuffle=True)
+    for xb, yb in loader:                     # Values: (32, d) float, (32,) int
+        ...
+
+Shuffling draws a fresh permutation from ``tinygrad_ls.random.generator()`` every time
+iteration starts, so ``tl.manual_seed`` makes the order of every epoch reproducible.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .dtypes import as_array
+from .random import generator
+from .value import Value
+
+
+class TensorDataset:
+    """Samples are the rows (first index) of one or more arrays of equal length.
+
+    ``TensorDataset(*arrays)``: ndarrays, Values (their data is taken, not copied) or nested
+    lists (which become arrays as ``Value`` makes them). ``ds[i]`` is a tuple with row ``i`` of
+    every array; ``i`` may also be a slice or an integer array, which picks many rows at once
+    (that is how ``DataLoader`` makes a batch). ``len(ds)`` is the common first dimension N.
+    """
+
+    def __init__(self, *arrays: Any) -> None:
+        if not arrays:
+            raise ValueError("TensorDataset needs at least one array")
+        self.arrays: tuple[np.ndarray, ...] = tuple(
+            array.data if isinstance(array, Value) else as_array(array) for array in arrays)
+        shapes = [array.shape for array in self.arrays]
+        if any(len(shape) == 0 for shape in shapes):
+            raise ValueError("TensorDataset: every array needs a first (sample) dimension, "
+                             f"got shapes {shapes}")
+        if len({shape[0] for shape in shapes}) != 1:
+            raise ValueError("TensorDataset: all arrays must have the same first dimension, "
+                             f"got shapes {shapes}")
+
+    def __getitem__(self, index) -> tuple[np.ndarray, ...]:
+        return tuple(array[index] for array in self.arrays)
+
+    def __len__(self) -> int:
+        return self.arrays[0].shape[0]
+
+    def __repr__(self) -> str:
+        shapes = ', '.join(f"{a.shape} {a.dtype}" for a in self.arrays)
+        return f"TensorDataset({shapes})"
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches, each a tuple of Values (one per field).
+
+    ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False)``
+
+    - ``dataset``: a ``TensorDataset`` (a batch is taken from each array with one NumPy
+      index: a slice in order, an integer array when shuffled) or any object with
+      ``__len__`` and ``__getitem__(int)`` returning a sample (a tuple of fields or a single
+      field), collated by stacking each field over the batch.
+    - ``shuffle``: a new permutation per pass, drawn from the library generator.
+    - ``drop_last``: drop the last batch if it is smaller than ``batch_size``.
+
+    Batch Values never require grad and keep their arrays' dtypes (integer targets stay
+    integer). When a generic dataset returns Python numbers, ints become int64, bools bool
+    and floats the default float dtype. In-order TensorDataset batches are views of the
+    dataset's arrays (no copy).
+    """
+
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        if not (hasattr(dataset, '__len__') and hasattr(dataset, '__getitem__')):
+            raise TypeError(f"DataLoader: the dataset must have __len__ and __getitem__, "
+                            f"got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+
+    def __len__(self) -> int:
+        """The number of batches in one pass."""
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Value, ...]]:
+        # The permutation is drawn here, when the pass starts, not at the first next().
+        n = len(self.dataset)
+        order = generator().permutation(n) if self.shuffle else None
+        return self._batches(order, n)
+
+    def _batches(self, order: np.ndarray | None, n: int) -> Iterator[tuple[Value, ...]]:
+        stop = len(self) * self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
+            end = min(start + self.batch_size, n)
+            index = slice(start, end) if order is None else order[start:end]
+            if isinstance(self.dataset, TensorDataset):
+                fields = self.dataset[index]
+            else:
+                rows = range(start, end) if order is None else index.tolist()
+                fields = _collate([self.dataset[i] for i in rows])
+            yield tuple(Value(field) for field in fields)
+
+    def __repr__(self) -> str:
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last})")
+
+
+def _collate(samples: list) -> tuple[np.ndarray, ...]:
+    """Stack a list of samples field by field: ``[(x0, y0), (x1, y1)] -> (stack(x), stack(y))``."""
+    first = samples[0]
+    if not isinstance(first, (tuple, list)):
+        return (_stack_field(samples, 0),)
+    width = len(first)
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, (tuple, list)) or len(sample) != width:
+            raise ValueError(f"DataLoader: sample {i} of the batch does not have the {width} fields "
+                             "of the first sample")
+    return tuple(_stack_field([sample[j] for sample in samples], j) for j in range(width))
+
+
+def _stack_field(items: list, field: int) -> np.ndarray:
+    """One field over the batch as an array of shape ``(batch, *sample_shape)``."""
+    arrays = []
+    for item in items:
+        if isinstance(item, Value):
+            item = item.data
+        if isinstance(item, (np.ndarray, np.generic, bool)):
+            arrays.append(np.asarray(item))
+        elif isinstance(item, int):
+            arrays.append(np.asarray(item, dtype=np.int64))
+        else:
+            arrays.append(as_array(item))
+    try:
+        return np.stack(arrays)
+    except ValueError:
+        shapes = sorted({a.shape for a in arrays})
+        raise ValueError(f"DataLoader: field {field} has samples of different shapes {shapes}; "
+                         "they cannot be stacked into a batch") from None
+
+
+__all__ = ['TensorDataset', 'DataLoader']

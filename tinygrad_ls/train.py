@@ -1,0 +1,190 @@
+"""``fit``: the standard mini-batch training loop, with validation, metrics and early stopping.
+
+    history = tl.train.fit(model, F.cross_entropy, optim.Adam(model.parameters()), train_loader,
+                           epochs=20, val_loader=val_loader, metrics={'accuracy': tl.metrics.accuracy},
+                           patience=3)
+    history.history['val_accuracy'][-1]
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .mode import no_grad
+from .value import Value
+
+
+class History:
+    """What ``fit`` recorded, one entry per completed epoch.
+
+    - ``history``: dict of lists — ``'loss'`` (the mean training loss of the epoch), and with
+      a validation loader ``'val_loss'`` and ``'val_<name>'`` for each metric.
+    - ``epochs``: the number of epochs run (less than asked for when stopped early).
+    - ``stop_reason``: ``None`` (ran every epoch), ``'target_loss'`` or ``'patience'``.
+    - ``history['loss']`` is short for ``history.history['loss']``.
+    """
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.history: dict[str, list[float]] = {key: [] for key in keys}
+        self.epochs = 0
+        self.stop_reason: str | None = None
+
+    def _record(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            self.history[key].append(value)
+        self.epochs += 1
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __repr__(self) -> str:
+        last = ', '.join(f"{key}={values[-1]:.4g}" for key, values in self.history.items() if values)
+        stop = f", stopped by {self.stop_reason}" if self.stop_reason else ''
+        return f"History(epochs={self.epochs}{stop}{', ' if last else ''}{last})"
+
+
+def _split_batch(batch: Any) -> tuple[tuple, Any]:
+    """``(x, y)`` -> ``((x,), y)``; ``(x1, x2, y)`` -> ``((x1, x2), y)``: the model gets all but the last."""
+    if not isinstance(batch, (tuple, list)):
+        raise ValueError(f"fit: each batch must be a tuple (inputs..., targets), got {type(batch).__name__}")
+    if len(batch) < 2:
+        raise ValueError(f"fit: each batch must be a tuple (inputs..., targets), got {len(batch)} item(s)")
+    return tuple(batch[:-1]), batch[-1]
+
+
+def _batch_size(inputs: tuple) -> int:
+    first = inputs[0]
+    shape = first.shape if isinstance(first, (Value, np.ndarray)) else np.shape(first)
+    return shape[0] if shape else 1
+
+
+def _loss_value(loss: Any) -> float:
+    if isinstance(loss, Value):
+        if loss.size != 1:
+            raise ValueError(f"fit: loss_fn must return a single number (use reduction='mean'), "
+                             f"got shape {loss.shape}")
+        return float(loss.data.reshape(()))
+    return float(loss)
+
+
+def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable) -> float:
+    """One pass of training; the mean loss per sample (each batch's loss weighted by its size)."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        inputs, targets = _split_batch(batch)
+        optimizer.zero_grad()
+        loss = loss_fn(model(*inputs), targets)
+        value = _loss_value(loss)  # checks for a single number before backward needs one
+        loss.backward()
+        optimizer.step()
+        n = _batch_size(inputs)
+        total += value * n
+        count += n
+    if count == 0:
+        raise ValueError("fit: the training loader yielded no batches")
+    return total / count
+
+
+def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Callable]) -> dict[str, float]:
+    """Validation loss (batch-size weighted mean) and metrics (on all outputs concatenated)."""
+    model.eval()
+    total, count = 0.0, 0
+    outputs, targets = [], []
+    with no_grad():
+        for batch in loader:
+            inputs, target = _split_batch(batch)
+            output = model(*inputs)
+            n = _batch_size(inputs)
+            total += _loss_value(loss_fn(output, target)) * n
+            count += n
+            if metrics:
+                outputs.append(output.data if isinstance(output, Value) else np.asarray(output))
+                targets.append(target.data if isinstance(target, Value) else np.asarray(target))
+        if count == 0:
+            raise ValueError("fit: the validation loader yielded no batches")
+        logs = {'val_loss': total / count}
+        if metrics:
+            all_outputs = Value(np.concatenate(outputs, axis=0))
+            all_targets = Value(np.concatenate(targets, axis=0))
+            for name, metric in metrics.items():
+                logs[f"val_{name}"] = float(metric(all_outputs, all_targets))
+    return logs
+
+
+def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
+        val_loader: Iterable | None = None, metrics: dict[str, Callable] | None = None,
+        scheduler=None, target_loss: float | None = None, patience: int | None = None,
+        min_delta: float = 0.0, progress: bool = True) -> History:
+    """Train ``model`` for up to ``epochs`` epochs; return a ``History``.
+
+    Each epoch: ``model.train()``; for each batch ``(x, y)`` of ``train_loader`` (or
+    ``(x1, ..., y)``: the model gets every item but the last): ``optimizer.zero_grad()``,
+    ``loss = loss_fn(model(x), y)``, ``loss.backward()``, ``optimizer.step()``. The epoch's
+    ``'loss'`` is the mean of the batch losses weighted by batch size (the mean loss per
+    sample for a ``reduction='mean'`` loss).
+
+    With ``val_loader``: ``model.eval()`` and ``tl.no_grad()``; ``'val_loss'`` is the
+    batch-size-weighted mean of ``loss_fn`` over the batches, and each metric of ``metrics``
+    (a dict name -> ``fn(outputs, targets) -> float``, e.g. ``{'accuracy': tl.metrics.accuracy}``)
+    is computed once on the outputs and targets of the whole validation set, concatenated
+    along the first axis and passed as Values; it is recorded as ``'val_<name>'``.
+
+    Then ``scheduler.step()`` (once per epoch), and the stopping rules:
+
+    - ``target_loss``: stop once the epoch's training loss is ``<= target_loss``;
+    - ``patience`` (needs ``val_loader``): stop once ``val_loss`` has gone ``patience``
+      epochs without improving on the best so far by more than ``min_delta``.
+
+    ``progress``: a tqdm bar over epochs with the latest loss and validation values.
+    The model is left in the train/eval mode it had before the call.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    if patience is not None:
+        if val_loader is None:
+            raise ValueError("fit: patience (early stopping on the validation loss) needs a val_loader")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"fit: patience must be an int >= 1, got {patience!r}")
+    if not min_delta >= 0:
+        raise ValueError(f"fit: min_delta must be >= 0, got {min_delta!r}")
+    metrics = dict(metrics or {})
+    if metrics and val_loader is None:
+        raise ValueError("fit: metrics are computed on the validation set and need a val_loader")
+
+    keys = ['loss'] + (['val_loss'] + [f"val_{name}" for name in metrics] if val_loader is not None else [])
+    history = History(keys)
+    best_val, epochs_without_improvement = math.inf, 0
+    was_training = getattr(model, 'training', True)
+    bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not progress, leave=True)
+    try:
+        for _ in bar:
+            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader)}
+            if val_loader is not None:
+                logs.update(_evaluate(model, loss_fn, val_loader, metrics))
+            history._record(logs)
+            bar.set_postfix(logs, refresh=False)
+            if scheduler is not None:
+                scheduler.step()
+            if target_loss is not None and logs['loss'] <= target_loss:
+                history.stop_reason = 'target_loss'
+                break
+            if patience is not None:
+                if logs['val_loss'] < best_val - min_delta:
+                    best_val, epochs_without_improvement = logs['val_loss'], 0
+                else:
+                    epochs_without_improvement += 1
+                    if epochs_without_improvement >= patience:
+                        history.stop_reason = 'patience'
+                        break
+    finally:
+        bar.close()
+        model.train(was_training)
+    return history
+
+
+__all__ = ['fit', 'History']
