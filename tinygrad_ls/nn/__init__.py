@@ -1,4 +1,18 @@
-"""Neural-network building blocks: Parameter, Module, layers, losses, functional, utils."""
+"""Neural-network building blocks: Parameter, Module, layers, losses, functional, utils.
+
+    from tinygrad_ls import nn
+    from tinygrad_ls.nn import functional as F
+    model = nn.MLP([2, 16, 1])
+    loss = F.mse_loss(model(x), y) + 1e-4 * nn.utils.l2_penalty(model.parameters())
+"""
+from . import functional, utils
+from .layers import MLP, Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
+from .module import Module
 from .parameter import Parameter
 
-__all__ = ['Parameter']
+__all__ = [
+    'Parameter', 'Module', 'Linear', 'Sequential', 'MLP', 'ReLU', 'Tanh', 'Sigmoid', 'Identity',
+    'Dropout', 'MSELoss', 'L1Loss', 'HuberLoss', 'BCELoss', 'BCEWithLogitsLoss', 'CrossEntropyLoss',
+    'functional', 'utils',
+]

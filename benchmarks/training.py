@@ -1,0 +1,260 @@
+"""Training speed: tinygrad_ls against the same math written by hand in NumPy, and PyTorch eager.
+
+    python benchmarks/training.py [--threads 1] [--repeats 9]
+
+Three workloads, timed interleaved (one run of each implementation in turn, repeated), median
+time and ratio to hand-written NumPy:
+
+1. full-batch linear regression by gradient descent, X of 10 000 x 20 (20 steps per run);
+2. one epoch of mini-batch logistic regression, 10 000 x 30, batch 256, SGD;
+3. one epoch of an MLP 64-128-64-10 on sklearn's digits, batch 64, Adam.
+
+Every implementation does the same work per step: forward, loss, backward, parameter update
+(and, for the mini-batch ones, shuffling and slicing the data).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == '__main__':  # thread counts must be fixed before NumPy is imported
+    _threads = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv else '1'
+    for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ[variable] = _threads
+
+import argparse
+
+import numpy as np
+
+import tinygrad_ls as tl
+from tinygrad_ls import nn, optim
+from tinygrad_ls.nn import functional as F
+
+try:
+    from engine import interleaved  # noqa: I001  (benchmarks/engine.py, when run from this folder)
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from engine import interleaved
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+TARGETS = {'linear regression GD': 2.0, 'logistic regression epoch': 2.5, 'digits MLP epoch': 1.4}
+GD_STEPS = 20
+
+
+# ---- 1: full-batch linear regression ------------------------------------------------------------
+def linear_numpy(X, y, w0, b0, lr=0.05):
+    w, b, n = w0.copy(), b0.copy(), len(X)
+    for _ in range(GD_STEPS):
+        residual = X @ w.T + b - y                     # (n, 1)
+        _ = (residual * residual).mean()
+        grad = residual * (2 / n)
+        w -= lr * (grad.T @ X)
+        b -= lr * grad.sum(axis=0)
+    return w, b
+
+
+def linear_tinygrad(X, y, w0, b0, lr=0.05):
+    model = nn.Linear(X.shape[1], 1)
+    model.weight.data[...] = w0
+    model.bias.data[...] = b0
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    inputs, targets = tl.Value(X), tl.Value(y)
+    for _ in range(GD_STEPS):
+        optimizer.zero_grad()
+        F.mse_loss(model(inputs), targets).backward()
+        optimizer.step()
+    return model
+
+
+def linear_torch(X, y, w0, b0, lr=0.05):
+    model = torch.nn.Linear(X.shape[1], 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(w0))
+        model.bias.copy_(torch.from_numpy(b0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(GD_STEPS):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(inputs), targets).backward()
+        optimizer.step()
+    return model
+
+
+# ---- 2: mini-batch logistic regression ----------------------------------------------------------
+def logistic_numpy(X, y, w0, b0, rng, lr=0.1, batch=256):
+    w, b = w0.copy(), b0.copy()
+    order = rng.permutation(len(X))
+    for start in range(0, len(X), batch):
+        index = order[start:start + batch]
+        xb, yb = X[index], y[index]
+        logits = xb @ w.T + b                                           # (m, 1)
+        _ = (np.maximum(logits, 0) - logits * yb + np.log1p(np.exp(-np.abs(logits)))).mean()
+        grad = (1 / (1 + np.exp(-logits)) - yb) / len(xb)
+        w -= lr * (grad.T @ xb)
+        b -= lr * grad.sum(axis=0)
+    return w, b
+
+
+def logistic_tinygrad(loader, lr=0.1):
+    model = nn.Linear(loader.dataset.arrays[0].shape[1], 1)
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        F.binary_cross_entropy_with_logits(model(xb), yb).backward()
+        optimizer.step()
+    return model
+
+
+def logistic_torch(loader, lr=0.1):
+    model = torch.nn.Linear(loader.dataset.tensors[0].shape[1], 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(model(xb), yb).backward()
+        optimizer.step()
+    return model
+
+
+# ---- 3: digits MLP with Adam --------------------------------------------------------------------
+def init_mlp(rng, sizes=(64, 128, 64, 10)):
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
+    return params
+
+
+def mlp_numpy(X, y, params, rng, lr=1e-3, batch=64, betas=(0.9, 0.999), eps=1e-8):
+    params = [p.copy() for p in params]
+    moments = [np.zeros_like(p) for p in params]
+    squares = [np.zeros_like(p) for p in params]
+    order, step = rng.permutation(len(X)), 0
+    for start in range(0, len(X), batch):
+        index = order[start:start + batch]
+        xb, yb = X[index], y[index]
+        activations, h = [xb], xb
+        for i in range(3):
+            h = h @ params[2 * i].T + params[2 * i + 1]
+            if i < 2:
+                h = np.maximum(h, 0)
+            activations.append(h)
+        shifted = h - h.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        _ = -log_probs[np.arange(len(yb)), yb].mean()
+        grad = np.exp(log_probs)
+        grad[np.arange(len(yb)), yb] -= 1
+        grad /= len(yb)
+        grads = [None] * 6
+        for i in range(2, -1, -1):
+            grads[2 * i] = grad.T @ activations[i]
+            grads[2 * i + 1] = grad.sum(axis=0)
+            if i > 0:
+                grad = (grad @ params[2 * i]) * (activations[i] > 0)
+        step += 1
+        for p, g, m, v in zip(params, grads, moments, squares):
+            m *= betas[0]
+            m += (1 - betas[0]) * g
+            v *= betas[1]
+            v += (1 - betas[1]) * g * g
+            denominator = np.sqrt(v) / np.sqrt(1 - betas[1] ** step) + eps
+            p -= (lr / (1 - betas[0] ** step)) * m / denominator
+    return params
+
+
+def mlp_tinygrad(loader, params, lr=1e-3):
+    model = nn.MLP([64, 128, 64, 10])
+    for parameter, value in zip(model.parameters(), params):
+        parameter.data[...] = value
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+    return model
+
+
+def mlp_torch(loader, params, lr=1e-3):
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                                torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        for parameter, value in zip(model.parameters(), params):
+            parameter.copy_(torch.from_numpy(value))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+    return model
+
+
+def digits() -> tuple:
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y.astype(np.int64)
+
+
+def workloads() -> list:
+    rng = np.random.default_rng(0)
+    X_lin = rng.standard_normal((10_000, 20)).astype(np.float32)
+    y_lin = (X_lin @ rng.standard_normal((20, 1)) + 0.5).astype(np.float32)
+    w0, b0 = np.zeros((1, 20), np.float32), np.zeros(1, np.float32)
+
+    X_log = rng.standard_normal((10_000, 30)).astype(np.float32)
+    y_log = (X_log @ rng.standard_normal((30, 1)) > 0).astype(np.float32)
+    log_loader = tl.data.DataLoader(tl.data.TensorDataset(X_log, y_log), batch_size=256, shuffle=True)
+    w1 = np.zeros((1, 30), np.float32)
+
+    X_dig, y_dig = digits()
+    dig_loader = tl.data.DataLoader(tl.data.TensorDataset(X_dig, y_dig), batch_size=64, shuffle=True)
+    params = init_mlp(rng)
+    runs = [
+        ('linear regression GD', {
+            'numpy': lambda: linear_numpy(X_lin, y_lin, w0, b0),
+            'tinygrad_ls': lambda: linear_tinygrad(X_lin, y_lin, w0, b0)}),
+        ('logistic regression epoch', {
+            'numpy': lambda: logistic_numpy(X_log, y_log, w1, b0, rng),
+            'tinygrad_ls': lambda: logistic_tinygrad(log_loader)}),
+        ('digits MLP epoch', {
+            'numpy': lambda: mlp_numpy(X_dig, y_dig, params, rng),
+            'tinygrad_ls': lambda: mlp_tinygrad(dig_loader, params)}),
+    ]
+    if torch is not None:
+        from torch.utils.data import DataLoader, TensorDataset
+        torch_log = DataLoader(TensorDataset(torch.from_numpy(X_log), torch.from_numpy(y_log)),
+                               batch_size=256, shuffle=True)
+        torch_dig = DataLoader(TensorDataset(torch.from_numpy(X_dig), torch.from_numpy(y_dig)),
+                               batch_size=64, shuffle=True)
+        runs[0][1]['torch'] = lambda: linear_torch(X_lin, y_lin, w0, b0)
+        runs[1][1]['torch'] = lambda: logistic_torch(torch_log)
+        runs[2][1]['torch'] = lambda: mlp_torch(torch_dig, params)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=9)
+    args = parser.parse_args()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    print(f"threads={args.threads} numpy={np.__version__} "
+          f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    header = f"{'workload':26s} {'numpy ms':>9s} {'tinygrad_ls':>12s} {'torch':>9s} " \
+             f"{'ours/np':>8s} {'torch/np':>9s} {'target':>7s}"
+    print(header)
+    print('-' * len(header))
+    for name, runs in workloads():
+        medians = interleaved(runs, args.repeats)
+        shown = {key: f"{value * 1e3:.3f}" for key, value in medians.items()}
+        torch_ratio = f"{medians['torch'] / medians['numpy']:.2f}x" if 'torch' in medians else '-'
+        print(f"{name:26s} {shown['numpy']:>9s} {shown['tinygrad_ls']:>12s} {shown.get('torch', '-'):>9s} "
+              f"{medians['tinygrad_ls'] / medians['numpy']:>7.2f}x {torch_ratio:>9s} {TARGETS[name]:>6.2f}x")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,231 @@
+"""Stateless neural-network functions: activations, dropout, linear and the losses.
+
+    from tinygrad_ls.nn import functional as F
+    loss = F.cross_entropy(model(x), y)             # logits (N, C), class indices (N,)
+
+Names, argument names and defaults are PyTorch's (``torch.nn.functional``); the deprecated
+``size_average``/``reduce`` arguments are left out, so options after ``weight`` are
+keyword-only. Each loss takes ``reduction='mean'|'sum'|'none'``. Arguments are checked
+before anything is computed: a loss whose input and target shapes differ raises ValueError
+naming both (targets are never silently broadcast, so (N, 1) against (N,) is an error).
+A target given as an array or list is cast to the input's dtype; a target Value that
+requires grad gets a gradient too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import losses as ops
+from ..ops.linear import Linear
+from ..random import generator
+from ..value import Value
+
+__all__ = [
+    'relu', 'sigmoid', 'tanh', 'softmax', 'log_softmax', 'dropout', 'linear',
+    'mse_loss', 'l1_loss', 'huber_loss', 'binary_cross_entropy',
+    'binary_cross_entropy_with_logits', 'cross_entropy',
+]
+
+
+# ---- activations and layers ---------------------------------------------------------------
+def relu(input) -> Value:
+    """``max(x, 0)``."""
+    return _as_value(input).relu()
+
+
+def sigmoid(input) -> Value:
+    """``1 / (1 + exp(-x))``, stable for any ``x``."""
+    return _as_value(input).sigmoid()
+
+
+def tanh(input) -> Value:
+    return _as_value(input).tanh()
+
+
+def softmax(input, dim: int = -1) -> Value:
+    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the max (stable)."""
+    return _as_value(input).softmax(axis=dim)
+
+
+def log_softmax(input, dim: int = -1) -> Value:
+    """``x - logsumexp(x)`` along ``dim``, shifted by the max (stable)."""
+    return _as_value(input).log_softmax(axis=dim)
+
+
+def dropout(input, p: float = 0.5, training: bool = True) -> Value:
+    """Inverted dropout: each element is zeroed with probability ``p`` and the rest are scaled
+    by ``1 / (1 - p)``, so the expected value is unchanged. The identity when
+    ``training=False`` or ``p == 0``; all zeros when ``p == 1``. The mask is drawn from the
+    library's generator (seeded by ``tl.manual_seed``)."""
+    check_probability('dropout', p)
+    input = _as_value(input)
+    if not training or p == 0:
+        return input
+    if p == 1:
+        scale = np.zeros(input.shape, dtype=input.dtype)
+    else:
+        keep = generator().random(input.shape) >= p
+        scale = (keep * (1.0 / (1.0 - p))).astype(input.dtype)
+    return input * scale
+
+
+def linear(input, weight, bias=None) -> Value:
+    """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    if bias is None:
+        return Linear.apply(input, weight)
+    return Linear.apply(input, weight, bias)
+
+
+# ---- regression losses --------------------------------------------------------------------
+def mse_loss(input, target, *, reduction: str = 'mean', weight=None) -> Value:
+    """Squared error ``w (input - target)**2``, reduced; shapes must match. With ``weight``
+    (the input's shape, no gradient) the mean is ``sum(w (input - target)**2) / sum(w)``."""
+    input, target = _input_and_target('mse_loss', input, target, reduction)
+    weight = _weight('mse_loss', weight, input, same_shape=True)
+    return ops.SquaredError.apply(input, target, reduction=reduction, weight=weight, mean_over_weight=True)
+
+
+def l1_loss(input, target, *, reduction: str = 'mean', weight=None) -> Value:
+    """Absolute error ``w |input - target|`` (gradient 0 where they are equal), reduced; with
+    ``weight`` (the input's shape, no gradient) the mean is divided by ``sum(w)``."""
+    input, target = _input_and_target('l1_loss', input, target, reduction)
+    weight = _weight('l1_loss', weight, input, same_shape=True)
+    return ops.AbsoluteError.apply(input, target, reduction=reduction, weight=weight, mean_over_weight=True)
+
+
+def huber_loss(input, target, *, reduction: str = 'mean', delta: float = 1.0, weight=None) -> Value:
+    """Huber loss with ``d = input - target``: ``0.5 d**2`` where ``|d| < delta``, else
+    ``delta (|d| - 0.5 delta)``; gradient ``clip(d, -delta, delta)``. ``delta > 0``.
+    ``weight`` (the input's shape, no gradient) multiplies each element; the mean stays the
+    plain mean of the weighted losses (as in PyTorch)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta!r}")
+    input, target = _input_and_target('huber_loss', input, target, reduction)
+    weight = _weight('huber_loss', weight, input, same_shape=True)
+    return ops.Huber.apply(input, target, delta=delta, reduction=reduction, weight=weight)
+
+
+# ---- classification losses ----------------------------------------------------------------
+def binary_cross_entropy(input, target, weight=None, *, reduction: str = 'mean') -> Value:
+    """``-w (y log p + (1 - y) log(1 - p))`` for probabilities ``p = input`` in [0, 1] (each
+    log clamped at -100, as in PyTorch); ``weight`` (no gradient) broadcasts to the input.
+    Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable without clamping."""
+    input, target = _input_and_target('binary_cross_entropy', input, target, reduction)
+    probs = input.data
+    if not ((probs >= 0) & (probs <= 1)).all():
+        raise ValueError(f"binary_cross_entropy: every element of input must be a probability in "
+                         f"[0, 1], got values in [{np.min(probs)}, {np.max(probs)}] (input shape "
+                         f"{input.shape}); for logits use binary_cross_entropy_with_logits")
+    weight = _weight('binary_cross_entropy', weight, input)
+    return ops.BinaryCrossEntropy.apply(input, target, reduction=reduction, weight=weight)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: str = 'mean',
+                                     pos_weight=None) -> Value:
+    """``binary_cross_entropy(sigmoid(x), y)`` computed stably from logits ``x = input``:
+    ``max(x, 0) - x y + log1p(exp(-|x|))``, finite for any logits (even ±1e4).
+
+    ``pos_weight`` (broadcast over the input, typically one per class of the last axis)
+    multiplies the positive term: ``(1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)``.
+    ``weight`` (broadcast to the input) multiplies the elementwise loss. Neither takes a gradient.
+    """
+    name = 'binary_cross_entropy_with_logits'
+    input, target = _input_and_target(name, input, target, reduction)
+    weight = _weight(name, weight, input)
+    pos_weight = _weight(name, pos_weight, input, what='pos_weight')
+    return ops.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight,
+                                                  reduction=reduction, weight=weight)
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
+                  reduction: str = 'mean', label_smoothing: float = 0.0) -> Value:
+    """Cross-entropy of logits ``input`` (N, C) or (C,) against class indices ``target``
+    (N,) or () of an integer dtype: ``-log_softmax(input)[i, target_i]`` per row, from a
+    stable log-softmax (finite for logits of ±1e4).
+
+    ``weight`` (C,) weighs each class (no gradient; the mean then divides by the summed
+    weights of the targets, as in PyTorch); rows whose target is ``ignore_index`` count for nothing;
+    ``label_smoothing`` ``s`` mixes the one-hot target with the uniform ``1 / C``.
+    Gradient: ``softmax(input) - onehot(target)`` per row (scaled by the reduction).
+    """
+    name = 'cross_entropy'
+    _check_reduction(name, reduction)
+    input = _as_value(input)
+    if input.ndim not in (1, 2) or input.dtype.kind != 'f':
+        raise ValueError(f"{name}: input must be float logits of shape (N, C) or (C,), "
+                         f"got shape {input.shape} and dtype {input.dtype}")
+    target_array = np.asarray(target.data if isinstance(target, Value) else target)
+    if target_array.dtype.kind not in 'iu':
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype "
+                        f"{target_array.dtype} (target shape {target_array.shape})")
+    if target_array.shape != input.shape[:-1]:
+        raise ValueError(f"{name}: input of shape {input.shape} needs a target of shape "
+                         f"{input.shape[:-1]}, got target of shape {target_array.shape}")
+    classes = input.shape[-1]
+    out_of_range = (target_array < 0) | (target_array >= classes)
+    if out_of_range.any():  # rare: only then look for ignore_index
+        out_of_range &= target_array != ignore_index
+    if out_of_range.any():
+        raise ValueError(f"{name}: target values must be class indices in [0, {classes}) or "
+                         f"ignore_index={ignore_index}, got {np.unique(target_array[out_of_range])[:5]} "
+                         f"(input shape {input.shape}, target shape {target_array.shape})")
+    if weight is not None:
+        weight = np.asarray(weight.data if isinstance(weight, Value) else weight, dtype=input.dtype)
+        if weight.shape != (classes,):
+            raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), "
+                             f"got {weight.shape} (input shape {input.shape})")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return ops.CrossEntropy.apply(input, target=target_array, weight=weight, ignore_index=ignore_index,
+                                  label_smoothing=float(label_smoothing), reduction=reduction)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def check_probability(name: str, p: float) -> None:
+    """ValueError unless ``0 <= p <= 1`` (a dropout probability)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: probability p must be in [0, 1], got {p!r}")
+
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in ops.REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _as_value(x) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _input_and_target(name: str, input, target, reduction: str) -> tuple:
+    """The input as a Value and the target as a Value (kept if it requires grad or already
+    has the input's dtype) or an ndarray of the input's dtype; shapes must be equal."""
+    _check_reduction(name, reduction)
+    input = _as_value(input)
+    if input.dtype.kind != 'f':
+        raise TypeError(f"{name}: input must have a float dtype, got {input.dtype} (shape {input.shape})")
+    target_shape = np.shape(target.data if isinstance(target, Value) else target)
+    if target_shape != input.shape:
+        raise ValueError(f"{name}: input has shape {input.shape} but target has shape {target_shape}; "
+                         f"they must be equal (reshape one, e.g. target.reshape(input.shape))")
+    if isinstance(target, Value):
+        if target.requires_grad or target.dtype == input.dtype:
+            return input, target
+        target = target.data
+    return input, np.asarray(target, dtype=input.dtype)
+
+
+def _weight(name: str, weight, input: Value, same_shape: bool = False,
+            what: str = 'weight') -> np.ndarray | None:
+    """``weight`` as a constant ndarray of the input's dtype, of the input's shape when
+    ``same_shape``, else broadcasting to it (None stays None)."""
+    if weight is None:
+        return None
+    array = np.asarray(weight.data if isinstance(weight, Value) else weight, dtype=input.dtype)
+    try:
+        fits = np.broadcast_shapes(array.shape, input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits or (same_shape and array.shape != input.shape):
+        rule = 'have' if same_shape else 'broadcast to'
+        raise ValueError(f"{name}: {what} of shape {array.shape} must {rule} the input's shape {input.shape}")
+    return array

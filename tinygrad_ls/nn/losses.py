@@ -1,0 +1,103 @@
+"""Loss modules: ``loss_fn = nn.CrossEntropyLoss(); loss_fn(logits, targets)``.
+
+Each wraps the function of the same name in ``nn.functional`` with PyTorch's keyword names
+and defaults; arguments are checked when the module is built. Class and element weights are
+kept as buffers, so they appear in ``state_dict`` as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import as_array
+from ..ops.losses import REDUCTIONS
+from ..value import Value
+from . import functional as F
+from .module import Module
+
+
+class _Loss(Module):
+    """Holds ``reduction`` ('mean', 'sum' or 'none'), checked here rather than at the first call."""
+
+    def __init__(self, reduction: str = 'mean'):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', "
+                             f"got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}" if self.reduction != 'mean' else ''
+
+
+def _buffer(value) -> np.ndarray | None:
+    """A weight argument as an ndarray buffer (None stays None)."""
+    if value is None:
+        return None
+    return as_array(value.data if isinstance(value, Value) else value)
+
+
+class MSELoss(_Loss):
+    """``F.mse_loss``: mean of ``(input - target)**2``."""
+
+    def forward(self, input, target) -> Value:
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """``F.l1_loss``: mean of ``|input - target|``."""
+
+    def forward(self, input, target) -> Value:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """``F.huber_loss``: quadratic within ``delta`` of the target, linear beyond."""
+
+    def __init__(self, reduction: str = 'mean', delta: float = 1.0):
+        super().__init__(reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
+        self.delta = delta
+
+    def forward(self, input, target) -> Value:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class BCELoss(_Loss):
+    """``F.binary_cross_entropy`` on probabilities; ``weight`` rescales each element."""
+
+    def __init__(self, weight=None, reduction: str = 'mean'):
+        super().__init__(reduction)
+        self.register_buffer('weight', _buffer(weight))
+
+    def forward(self, input, target) -> Value:
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``F.binary_cross_entropy_with_logits``: sigmoid and BCE in one stable op."""
+
+    def __init__(self, weight=None, reduction: str = 'mean', pos_weight=None):
+        super().__init__(reduction)
+        self.register_buffer('weight', _buffer(weight))
+        self.register_buffer('pos_weight', _buffer(pos_weight))
+
+    def forward(self, input, target) -> Value:
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """``F.cross_entropy``: logits (N, C) against integer class indices (N,)."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean',
+                 label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        self.register_buffer('weight', _buffer(weight))
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input, target) -> Value:
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)

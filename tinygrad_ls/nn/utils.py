@@ -1,0 +1,75 @@
+"""Regularisation penalties and gradient clipping.
+
+    loss = F.mse_loss(model(x), y) + 1e-4 * nn.utils.l2_penalty(model.parameters())
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..dtypes import get_default_dtype
+from ..functions import stack
+from ..value import Value
+
+
+def l1_penalty(params: Iterable[Value]) -> Value:
+    """``sum_p sum(|p|)`` over the given Values, as a differentiable scalar Value
+    (0 for no parameters). Gradient ``sign(p)`` (0 at 0)."""
+    return _total([param.abs().sum() for param in _as_list(params)])
+
+
+def l2_penalty(params: Iterable[Value]) -> Value:
+    """``sum_p sum(p**2)`` over the given Values (no factor 1/2), as a differentiable scalar
+    Value (0 for no parameters). Gradient ``2 p``."""
+    return _total([(param * param).sum() for param in _as_list(params)])
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scale the gradients of ``parameters`` in place so that their joint norm is at most
+    ``max_norm``; return the joint norm before clipping, as a float.
+
+    The joint norm is the ``norm_type``-norm (``math.inf`` for the max-norm) of all gradients
+    together. As in PyTorch every gradient is multiplied by ``min(1, max_norm / (norm + 1e-6))``.
+    Parameters whose ``grad`` is None are skipped. A non-finite norm raises RuntimeError when
+    ``error_if_nonfinite`` (it would turn every gradient into nan).
+    """
+    if not norm_type > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be positive (or math.inf), got {norm_type!r}")
+    if max_norm < 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm!r}")
+    grads = [param.grad for param in _as_list(parameters) if param.grad is not None]
+    if not grads:
+        return 0.0
+    norm_type = float(norm_type)
+    norms = np.array([np.linalg.norm(grad.reshape(-1).astype(np.float64), ord=norm_type) for grad in grads])
+    total = float(np.linalg.norm(norms, ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients "
+                           f"is {total}; set error_if_nonfinite=False to clip anyway")
+    coefficient = max_norm / (total + 1e-6)
+    if coefficient < 1:
+        for grad in grads:
+            grad *= coefficient
+    return total
+
+
+def _as_list(params) -> list:
+    """A single Value or an iterable of them (e.g. ``model.parameters()``) as a list."""
+    if isinstance(params, Value):
+        return [params]
+    params = list(params)
+    for i, param in enumerate(params):
+        if not isinstance(param, Value):
+            raise TypeError(f"expected Values (e.g. model.parameters()), item {i} is {type(param).__name__}")
+    return params
+
+
+def _total(terms: list) -> Value:
+    if not terms:
+        return Value(np.zeros((), dtype=get_default_dtype()))
+    return terms[0] if len(terms) == 1 else stack(terms).sum()

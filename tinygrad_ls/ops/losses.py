@@ -1,0 +1,286 @@
+"""Fused loss ops: cross-entropy over logits; mse, l1, huber, and binary cross-entropy on
+logits and on probabilities (each weighted and reduced in the same op); softplus.
+
+They are fused (one node each, rather than a chain of elementwise ops and a reduction)
+because they run on every training step, and because the fused forms are the stable ones:
+the cross-entropy takes a shifted log-softmax, the logits losses never exponentiate a positive
+number. Each backward is written with operators shared by ndarrays and Values, so second
+derivatives work.
+
+These ops assume valid arguments; ``nn.functional`` checks shapes, dtypes and ranges first
+and raises errors that name them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+from ..value import Value
+from . import generic
+
+REDUCTIONS = ('mean', 'sum', 'none')
+LOG_CLAMP = -100.0     # binary_cross_entropy clamps its logs here, like PyTorch
+# ... and divides its gradient by max(p (1 - p), 1e-12), that constant being a C float there
+BCE_GRAD_EPS = float(np.float32(1e-12))
+
+
+class CrossEntropy(Function):
+    """Cross-entropy of logits ``x`` (N, C) or (C,) against class indices ``target`` (N,) or ().
+
+    Per row ``loss_i = -sum_c a_ic log_softmax(x)_ic`` with the coefficients
+
+        a_ic = keep_i ((1 - s) w_{t_i} [c == t_i] + (s / C) w_c)
+
+    (``w`` the class weights, 1 if not given; ``s`` the label smoothing; ``keep_i`` 0 where
+    ``t_i == ignore_index``). Reductions: ``'none'`` -> (N,) (or () for 1-D logits),
+    ``'sum'``, ``'mean'`` = sum / sum_i keep_i w_{t_i} (PyTorch's weighted mean).
+    Backward: ``d loss / d x_i = g_i (softmax(x_i) sum_c a_ic - a_i)``, i.e.
+    ``softmax - onehot`` per row in the plain case.
+    """
+    name = 'cross_entropy'
+
+    def __init__(self, target: np.ndarray, weight: np.ndarray | None = None,
+                 ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = 'mean'):
+        self.target, self.weight = target, weight
+        self.ignore_index, self.label_smoothing, self.reduction = ignore_index, label_smoothing, reduction
+
+    def forward(self, logits):
+        x = logits.reshape(1, -1) if logits.ndim == 1 else logits
+        rows, classes = x.shape
+        self.log_probs = log_probs = log_softmax_rows(x)
+        target = self.target.reshape(-1)
+        keep = target != self.ignore_index
+        self.index = (np.arange(rows), np.where(keep, target, 0))
+        # w_{t_i} keep_i: the weight of each row's target class, 0 for ignored rows
+        target_weight = keep.astype(x.dtype) if self.weight is None else self.weight[self.index[1]] * keep
+        smoothing = self.label_smoothing
+        self.target_coef = (1 - smoothing) * target_weight      # a_{i t_i} without the smoothing part
+        per_row = -self.target_coef * log_probs[self.index]
+        self.smooth_coef = None
+        if smoothing:
+            class_weight = np.ones(classes, dtype=x.dtype) if self.weight is None else self.weight
+            self.keep, self.smooth_coef = keep, (smoothing / classes) * class_weight  # (C,)
+            per_row -= keep * (log_probs @ self.smooth_coef)
+        self.scale = 1.0
+        if self.reduction == 'none':
+            return per_row.reshape(self.target.shape)
+        if self.reduction == 'sum':
+            return per_row.sum()
+        total_weight = target_weight.sum()
+        with np.errstate(divide='ignore', invalid='ignore'):  # every target ignored: nan, as in PyTorch
+            self.scale = 1 / total_weight
+            return per_row.sum() / total_weight
+
+    def backward(self, grad, out, logits):
+        shape = np.shape(generic.data_of(logits))
+        if isinstance(logits, Value):  # create_graph: softmax as a recorded op
+            probs = logits.reshape(-1, shape[-1]).softmax(axis=-1)
+        else:
+            probs = np.exp(self.log_probs)
+        coef = np.zeros(probs.shape, dtype=self.log_probs.dtype)  # a, built densely
+        coef[self.index] = self.target_coef
+        row_total = self.target_coef
+        if self.smooth_coef is not None:
+            coef += self.keep[:, None] * self.smooth_coef
+            row_total = row_total + self.keep * self.smooth_coef.sum()
+        row_grad = (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
+        return (((probs * row_total[:, None] - coef) * row_grad).reshape(shape),)
+
+
+def log_softmax_rows(x: np.ndarray) -> np.ndarray:
+    """Stable ``x - logsumexp(x)`` along the last axis of a 2-D array: shifted by the row max
+    (by 0 where that is infinite). Row sums go through a matmul with ones, which is several
+    times faster than ``np.sum(axis=-1)`` on short rows."""
+    shift = np.maximum.reduce(x, axis=-1, keepdims=True)
+    if not np.isfinite(shift).all():
+        shift = np.where(np.isfinite(shift), shift, 0)
+    shifted = x - shift
+    sums = np.exp(shifted) @ np.ones((x.shape[-1], 1), dtype=x.dtype)
+    return shifted - np.log(sums)
+
+
+class Softplus(Function):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, never overflowing; backward ``g sigmoid(x)``."""
+    name = 'softplus'
+
+    def forward(self, x):
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, grad, out, x):
+        return (grad * _sigmoid(x),)
+
+
+def _sigmoid(x, exp_neg_abs=None):
+    """``sigmoid(x)``: a recorded op for a Value, else ``(x >= 0 ? 1 : e) / (1 + e)`` with
+    ``e = exp(-|x|)`` (given, or computed here)."""
+    if isinstance(x, Value):
+        return x.sigmoid()
+    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def _softplus(x, exp_neg_abs=None):
+    """``log(1 + exp(x))``: a recorded op for a Value, else computed stably."""
+    if isinstance(x, Value):
+        return Softplus.apply(x)
+    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
+    return np.maximum(x, 0) + np.log1p(e)
+
+
+# ---- elementwise losses of (input, target), weighted and reduced in one op ---------------------
+class ElementwiseLoss(Function):
+    """Base of the losses that compare ``input`` and ``target`` element by element.
+
+    ``forward`` computes the subclass's ``elementwise(a, b)`` loss, multiplies it by the
+    constant ``weight`` (broadcast to the input's shape; no gradient) and reduces it:
+    ``'none'``, ``'sum'``, or ``'mean'`` = sum / count, where count is the number of elements,
+    or the sum of the weights when ``mean_over_weight`` (PyTorch's weighted mse and l1).
+    A subclass's ``backward`` multiplies its local derivatives by ``self.upstream(grad)``.
+    """
+
+    def __init__(self, reduction: str = 'mean', weight: np.ndarray | None = None,
+                 mean_over_weight: bool = False):
+        self.reduction, self.weight, self.mean_over_weight = reduction, weight, mean_over_weight
+
+    def elementwise(self, a, b):
+        raise NotImplementedError
+
+    def forward(self, a, b):
+        loss = self.elementwise(a, b)
+        if self.weight is not None:
+            loss = loss * self.weight
+        self.scale = 1
+        if self.reduction == 'none':
+            return loss
+        total = np.add.reduce(loss, axis=None)
+        if self.reduction == 'sum':
+            return total
+        count = self.weight.sum() if self.mean_over_weight and self.weight is not None else loss.size
+        if not count:  # an empty mean (or weights summing to 0) is nan, as in PyTorch
+            self.scale = np.nan
+            return total * np.nan
+        self.scale = 1 / count
+        return total / count
+
+    def upstream(self, grad):
+        """The gradient reaching each element's loss: ``grad`` times the mean's ``1 / count``
+        and the weight."""
+        if self.scale != 1:
+            grad = grad * self.scale
+        return grad if self.weight is None else grad * self.weight
+
+
+def _both(needs: tuple, grad_a):
+    """``(grad_a, -grad_a)``, each None where not needed: for losses of ``a - b``."""
+    need_a, need_b = needs
+    return (grad_a if need_a else None), (-grad_a if need_b else None)
+
+
+class SquaredError(ElementwiseLoss):
+    """``(a - b)**2``; backward ``±2 (a - b)``."""
+    name = 'mse_loss'
+
+    def elementwise(self, a, b):
+        diff = a - b
+        return diff * diff
+
+    def backward(self, grad, out, a, b):
+        return _both(self.needs_input_grad, (a - b) * (2 * self.upstream(grad)))
+
+
+class AbsoluteError(ElementwiseLoss):
+    """``|a - b|``; backward ``±sign(a - b)`` (0 where they are equal, as in PyTorch)."""
+    name = 'l1_loss'
+
+    def elementwise(self, a, b):
+        return np.abs(a - b)
+
+    def backward(self, grad, out, a, b):
+        sign = np.sign(generic.data_of(a) - generic.data_of(b))
+        return _both(self.needs_input_grad, self.upstream(grad) * sign)
+
+
+class Huber(ElementwiseLoss):
+    """With ``d = a - b``: ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``;
+    backward ``±clip(d, -delta, delta)``."""
+    name = 'huber_loss'
+
+    def __init__(self, delta: float = 1.0, **options):
+        super().__init__(**options)
+        self.delta = delta
+
+    def elementwise(self, a, b):
+        diff = a - b
+        abs_diff = np.abs(diff)
+        delta = self.delta
+        return np.where(abs_diff < delta, 0.5 * diff * diff, delta * (abs_diff - 0.5 * delta))
+
+    def backward(self, grad, out, a, b):
+        return _both(self.needs_input_grad, (a - b).clip(-self.delta, self.delta) * self.upstream(grad))
+
+
+class BinaryCrossEntropyWithLogits(ElementwiseLoss):
+    """``(1 - y) x + c softplus(-x)`` with ``c = 1 + (pos_weight - 1) y``, for logits ``x``.
+
+    Without ``pos_weight`` this is ``max(x, 0) - x y + log1p(exp(-|x|))``: finite and exact
+    for logits of any size (no positive number is ever exponentiated).
+    Backward: ``d/dx = c (sigmoid(x) - 1) + 1 - y`` (``sigmoid(x) - y`` without pos_weight),
+    ``d/dy = (pos_weight - 1) softplus(-x) - x``.
+    """
+    name = 'binary_cross_entropy_with_logits'
+
+    def __init__(self, pos_weight: np.ndarray | None = None, **options):
+        super().__init__(**options)
+        self.pos_weight = pos_weight
+
+    def elementwise(self, x, y):
+        self.exp_neg_abs = e = np.exp(-np.abs(x))
+        softplus_neg = np.maximum(-x, 0) + np.log1p(e)
+        if self.pos_weight is None:
+            return (1 - y) * x + softplus_neg
+        return (1 - y) * x + (1 + (self.pos_weight - 1) * y) * softplus_neg
+
+    def backward(self, grad, out, x, y):
+        need_x, need_y = self.needs_input_grad
+        saved = None if isinstance(x, Value) else self.exp_neg_abs  # exp(-|x|) = exp(-|-x|)
+        pos_weight = self.pos_weight
+        grad = self.upstream(grad)
+        grad_x = grad_y = None
+        if need_x:
+            sigmoid = _sigmoid(x, saved)
+            if pos_weight is None:
+                grad_x = grad * (sigmoid - y)
+            else:
+                grad_x = grad * ((1 + (pos_weight - 1) * y) * (sigmoid - 1) + 1 - y)
+        if need_y:
+            if pos_weight is None:
+                grad_y = -grad * x
+            else:
+                grad_y = grad * ((pos_weight - 1) * _softplus(-x, saved) - x)
+        return grad_x, grad_y
+
+
+class BinaryCrossEntropy(ElementwiseLoss):
+    """``-(y log p + (1 - y) log(1 - p))`` on probabilities ``p`` in [0, 1], with each log
+    clamped at -100 (PyTorch), so ``p`` of exactly 0 or 1 gives a finite loss.
+
+    Backward as PyTorch: ``d/dp = (p - y) / max(p (1 - p), 1e-12)``, ``d/dy = log(1 - p) - log(p)``.
+    """
+    name = 'binary_cross_entropy'
+
+    def elementwise(self, p, y):
+        with np.errstate(divide='ignore'):
+            log_p = np.maximum(np.log(p), LOG_CLAMP)
+            log_not_p = np.maximum(np.log1p(-p), LOG_CLAMP)
+        return -(y * log_p + (1 - y) * log_not_p)
+
+    def backward(self, grad, out, p, y):
+        need_p, need_y = self.needs_input_grad
+        grad = self.upstream(grad)
+        grad_p = grad_y = None
+        if need_p:
+            grad_p = grad * (p - y) / (p * (1 - p)).clip(min=BCE_GRAD_EPS)
+        if need_y:
+            with np.errstate(divide='ignore'):
+                grad_y = grad * (generic.log(1 - p) - generic.log(p))
+        return grad_p, grad_y
