@@ -49,7 +49,14 @@ class CrossEntropy(Function):
         rows, classes = x.shape
         self.log_probs = log_probs = log_softmax_rows(x)
         target = self.target.reshape(-1)
-        keep = target != self.ignore_index
+        ignored = target == self.ignore_index
+        self.plain = self.weight is None and not self.label_smoothing and not ignored.any()
+        if self.plain:  # the common case, kept short: every a_i is the one-hot of t_i
+            self.index = (np.arange(rows), target)
+            per_row = -log_probs[self.index]
+            self.scale = 1.0 / rows if self.reduction == 'mean' else 1.0
+            return self._reduced(per_row, rows)
+        keep = ~ignored
         self.index = (np.arange(rows), np.where(keep, target, 0))
         # w_{t_i} keep_i: the weight of each row's target class, 0 for ignored rows
         target_weight = keep.astype(x.dtype) if self.weight is None else self.weight[self.index[1]] * keep
@@ -61,14 +68,19 @@ class CrossEntropy(Function):
             class_weight = np.ones(classes, dtype=x.dtype) if self.weight is None else self.weight
             self.keep, self.smooth_coef = keep, (smoothing / classes) * class_weight  # (C,)
             per_row -= keep * (log_probs @ self.smooth_coef)
-        self.scale = 1.0
+        total_weight = target_weight.sum()
+        with np.errstate(divide='ignore', invalid='ignore'):  # every target ignored: nan, as in PyTorch
+            self.scale = 1 / total_weight if self.reduction == 'mean' else 1.0
+        return self._reduced(per_row, total_weight)
+
+    def _reduced(self, per_row: np.ndarray, total_weight):
+        """The per-row losses reduced: 'none' keeps them, 'sum' adds, 'mean' divides by the
+        total weight of the targets (the row count in the plain case)."""
         if self.reduction == 'none':
             return per_row.reshape(self.target.shape)
         if self.reduction == 'sum':
             return per_row.sum()
-        total_weight = target_weight.sum()
-        with np.errstate(divide='ignore', invalid='ignore'):  # every target ignored: nan, as in PyTorch
-            self.scale = 1 / total_weight
+        with np.errstate(divide='ignore', invalid='ignore'):
             return per_row.sum() / total_weight
 
     def backward(self, grad, out, logits):
@@ -77,13 +89,17 @@ class CrossEntropy(Function):
             probs = logits.reshape(-1, shape[-1]).softmax(axis=-1)
         else:
             probs = np.exp(self.log_probs)
+        row_grad = (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
+        if self.plain:
+            onehot = np.zeros(np.shape(generic.data_of(probs)), dtype=self.log_probs.dtype)
+            onehot[self.index] = 1
+            return (((probs - onehot) * row_grad).reshape(shape),)
         coef = np.zeros(probs.shape, dtype=self.log_probs.dtype)  # a, built densely
         coef[self.index] = self.target_coef
         row_total = self.target_coef
         if self.smooth_coef is not None:
             coef += self.keep[:, None] * self.smooth_coef
             row_total = row_total + self.keep * self.smooth_coef.sum()
-        row_grad = (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
         return (((probs * row_total[:, None] - coef) * row_grad).reshape(shape),)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..value import Value
-from .optimizer import Optimizer, lerp_
+from .optimizer import Optimizer
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,
@@ -37,20 +37,34 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, l
         else:
             g = g + weight_decay * param
     exp_avg, exp_avg_sq = state['exp_avg'], state['exp_avg_sq']
-    lerp_(exp_avg, g, 1 - beta1)
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * g * g
+    # One scratch array and in-place ufuncs: the same arithmetic, in PyTorch's order, as the
+    # formulas above, without the eight temporaries the plain expressions would allocate.
+    scratch = np.empty_like(param)
+    np.subtract(g, exp_avg, out=scratch, casting='unsafe')
+    if 1 - beta1 < 0.5:                                   # lerp, as PyTorch's kernel writes it
+        scratch *= 1 - beta1
+        exp_avg += scratch
+    else:
+        scratch *= beta1
+        np.subtract(g, scratch, out=exp_avg, casting='unsafe')
+    exp_avg_sq *= beta2                                   # v = beta2 v + ((1 - beta2) g) g
+    np.multiply(g, 1 - beta2, out=scratch, casting='unsafe')
+    scratch *= g
+    exp_avg_sq += scratch
     bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
     step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2 ** 0.5
     if amsgrad:
         max_exp_avg_sq = state['max_exp_avg_sq']
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        denom = np.sqrt(max_exp_avg_sq) / bias_correction2_sqrt + eps
+        np.sqrt(max_exp_avg_sq, out=scratch)
     else:
-        denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-    param += -step_size * exp_avg / denom
+        np.sqrt(exp_avg_sq, out=scratch)
+    scratch /= bias_correction2_sqrt                      # denom = sqrt(v) / sqrt(bc2) + eps
+    scratch += eps
+    np.divide(exp_avg, scratch, out=scratch)              # param += -step_size * (m / denom)
+    scratch *= -step_size
+    param += scratch
 
 
 class Adam(Optimizer):
