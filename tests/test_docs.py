@@ -64,3 +64,13 @@ def test_snippets_of_page(page: Path, tmp_path: Path) -> None:
         if result.returncode != 0:
             failures.append(f"pytest {name}:\n{result.stdout}")
     assert not failures, f"{page.name}:\n" + '\n'.join(failures)
+
+
+def test_readme_snippets_run(tmp_path: Path) -> None:
+    """The README's Python blocks run cleanly (their output is illustrative, not compared)."""
+    readme = (DOCS.parent / 'README.md').read_text()
+    snippets = [m.group(2) for m in FENCE.finditer(readme) if m.group(1) == 'python']
+    assert snippets, "README.md has no python snippet"
+    for snippet in snippets:
+        result = _run(['-c', snippet], tmp_path)
+        assert result.returncode == 0, result.stderr
