@@ -23,7 +23,14 @@ from .dtypes import as_array
 from .mode import modes
 from .value import Value
 
-_sequence = itertools.count()
+_sequence = itertools.count()  # thread-safe: next() on a count is atomic in CPython
+
+
+def sequence_mark() -> int:
+    """A fresh number from the op counter: every op recorded after this call has a larger
+    sequence number, every op recorded before it a smaller one. Used to bracket the ops of a
+    module call (for drawing module clusters)."""
+    return next(_sequence)
 
 
 class Function:
