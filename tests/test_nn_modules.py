@@ -432,3 +432,20 @@ def test_torch_linear_init_range(torch):
         assert mine.shape == tuple(reference.shape)
         bound = 1 / math.sqrt(50)
         assert np.abs(mine.data).max() <= bound and reference.detach().abs().max().item() <= bound
+
+
+def test_sequential_item_assignment_and_deletion_like_pytorch():
+    model = nn.MLP([4, 8, 3])
+    new_head = nn.Linear(8, 5)
+    model.layers[-1] = new_head
+    assert model.layers[2] is new_head and model(tl.zeros((2, 4))).shape == (2, 5)
+    assert [name for name, _ in model.named_parameters()] == [
+        'layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
+    with pytest.raises(TypeError, match='expected a Module'):
+        model.layers[0] = 'not a module'
+    with pytest.raises(IndexError, match='out of range'):
+        model.layers[3] = nn.ReLU()
+    del model.layers[1]
+    assert len(model.layers) == 2 and list(model.layers._modules) == ['0', '1']
+    del model.layers[0:1]
+    assert list(model.layers._modules) == ['0'] and model.layers[0] is new_head

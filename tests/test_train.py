@@ -135,7 +135,8 @@ def test_history_keys_and_epochs():
     model = ScaleModel()
     history = train.fit(model, mse, RecordingSGD(model.parameters(), 0.01), _loader(x, y, 2), epochs=3,
                         progress=False)
-    assert list(history.history) == ['loss'] and len(history.history['loss']) == 3
+    assert list(history.history) == ['loss', 'lr'] and len(history.history['loss']) == 3
+    assert history.history['lr'] == [0.01, 0.01, 0.01]
     assert history.epochs == 3 and history.stop_reason is None
     assert history['loss'] is history.history['loss']
     assert 'History(epochs=3' in repr(history)
@@ -144,7 +145,7 @@ def test_history_keys_and_epochs():
                         val_loader=_loader(x, y, 4), progress=False,
                         metrics={'mae': lambda out, t: float(np.abs((out - t).data).mean()),
                                  'one': lambda o, t: 1})
-    assert list(history.history) == ['loss', 'val_loss', 'val_mae', 'val_one']
+    assert list(history.history) == ['loss', 'lr', 'val_loss', 'val_mae', 'val_one']
     assert all(len(values) == 2 for values in history.history.values())
     assert history.history['val_one'] == [1.0, 1.0] and isinstance(history.history['val_one'][0], float)
 
@@ -190,7 +191,7 @@ def test_model_mode_is_restored():
 
 def test_zero_epochs_gives_an_empty_history():
     history = _scripted_fit([], epochs=0)
-    assert history.history == {'loss': []} and history.epochs == 0
+    assert history.history == {'loss': [], 'lr': []} and history.epochs == 0
 
 
 def test_shuffled_training_is_reproducible_with_manual_seed():
@@ -482,3 +483,13 @@ def test_public_names_when_wired():
     assert tl.train.fit is train.fit and tl.data.DataLoader is data.DataLoader
     assert tl.metrics.accuracy is metrics.accuracy and tl.least_squares is least_squares
     assert tl.save is serialization.save and tl.load is serialization.load
+
+
+def test_history_records_the_learning_rate_used_in_each_epoch():
+    x, y = _regression_data(8)
+    model = tl.nn.Linear(1, 1)
+    optimizer = tl.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = tl.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = train.fit(model, tl.nn.functional.mse_loss, optimizer, _loader(x, y, 4), epochs=3,
+                        scheduler=scheduler, progress=False)
+    assert history.history['lr'] == [0.1, 0.05, 0.025]

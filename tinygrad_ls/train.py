@@ -71,6 +71,12 @@ def _loss_value(loss: Any) -> float:
     return float(loss)
 
 
+def _learning_rate(optimizer) -> float:
+    """The learning rate of the optimizer's first parameter group (nan if it has none)."""
+    groups = getattr(optimizer, 'param_groups', None)
+    return float(groups[0]['lr']) if groups else math.nan
+
+
 def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable) -> float:
     """One pass of training; the mean loss per sample (each batch's loss weighted by its size)."""
     model.train()
@@ -126,7 +132,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     ``(x1, ..., y)``: the model gets every item but the last): ``optimizer.zero_grad()``,
     ``loss = loss_fn(model(x), y)``, ``loss.backward()``, ``optimizer.step()``. The epoch's
     ``'loss'`` is the mean of the batch losses weighted by batch size (the mean loss per
-    sample for a ``reduction='mean'`` loss).
+    sample for a ``reduction='mean'`` loss); ``'lr'`` is the learning rate of the first
+    parameter group during the epoch.
 
     With ``val_loader``: ``model.eval()`` and ``tl.no_grad()``; ``'val_loss'`` is the
     batch-size-weighted mean of ``loss_fn`` over the batches, and each metric of ``metrics``
@@ -156,14 +163,17 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     if metrics and val_loader is None:
         raise ValueError("fit: metrics are computed on the validation set and need a val_loader")
 
-    keys = ['loss'] + (['val_loss'] + [f"val_{name}" for name in metrics] if val_loader is not None else [])
+    keys = ['loss', 'lr']
+    if val_loader is not None:
+        keys += ['val_loss'] + [f"val_{name}" for name in metrics]
     history = History(keys)
     best_val, epochs_without_improvement = math.inf, 0
     was_training = getattr(model, 'training', True)
     bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not progress, leave=True)
     try:
         for _ in bar:
-            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader)}
+            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader),
+                    'lr': _learning_rate(optimizer)}
             if val_loader is not None:
                 logs.update(_evaluate(model, loss_fn, val_loader, metrics))
             history._record(logs)

@@ -82,14 +82,36 @@ class Sequential(Module):
         return self
 
     def __getitem__(self, index):
-        items = list(self._modules.items())
         if isinstance(index, slice):
-            return Sequential(dict(items[index]))
+            return Sequential(dict(list(self._modules.items())[index]))
+        return self._modules[self._name_at(index)]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace the module at ``index`` (its name and position stay), e.g. a new head."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential item assignment: expected a Module, got {type(module).__name__}")
+        name = self._name_at(index)
+        self._modules[name] = module
+
+    def __delitem__(self, index) -> None:
+        """Remove the module(s) at ``index`` (an int or a slice); the rest are renumbered
+        0, 1, ... as in PyTorch."""
+        names = [name for name, _ in list(self._modules.items())[index]] if isinstance(index, slice) \
+            else [self._name_at(index)]
+        for name in names:
+            del self._modules[name]
+        modules = list(self._modules.values())
+        self._modules.clear()
+        for position, module in enumerate(modules):
+            self._modules[str(position)] = module
+
+    def _name_at(self, index) -> str:
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
             raise TypeError(f"Sequential indices must be ints or slices, got {type(index).__name__}")
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"Sequential index {index} is out of range for {len(items)} modules")
-        return items[index][1]
+        names = list(self._modules)
+        if not -len(names) <= index < len(names):
+            raise IndexError(f"Sequential index {index} is out of range for {len(names)} modules")
+        return names[index]
 
     def __len__(self) -> int:
         return len(self._modules)
