@@ -26,13 +26,16 @@ if __name__ == '__main__':  # thread counts must be fixed before NumPy is import
     for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[variable] = _threads
 
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 import tinygrad_ls as tl
+
+try:
+    from common import print_table
+except ImportError:  # run from elsewhere than benchmarks/
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import print_table
 
 try:
     import torch
@@ -133,20 +136,6 @@ def mlp_torch(x: np.ndarray, y: np.ndarray, params: list) -> None:
     loss.backward()
 
 
-# ---- timing -------------------------------------------------------------------------------------
-def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds per run of each callable, timed in turn ``repeats`` times."""
-    for run in runs.values():  # warm-up
-        run()
-    times: dict[str, list] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(samples) for name, samples in times.items()}
-
-
 def workloads(quick: bool) -> list:
     rng = np.random.default_rng(0)
     x4 = rng.standard_normal(4).astype(np.float32)
@@ -184,20 +173,10 @@ def main() -> None:
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} numpy={np.__version__} "
-          f"torch={torch.__version__ if torch is not None else 'not installed'}")
-    header = f"{'workload':22s} {'unit':>6s} {'numpy':>10s} {'tinygrad_ls':>12s} {'torch':>10s} " \
-             f"{'ours/np':>8s} {'torch/np':>9s} {'target':>7s}"
-    print(header)
-    print('-' * len(header))
-    for name, ops, unit, runs in workloads(args.quick):
-        medians = interleaved(runs, 3 if args.quick and name.startswith('scalar') else args.repeats)
-        scale = 1e6 / ops if unit == 'us/op' else 1e3
-        shown = {key: f"{value * scale:.3f}" for key, value in medians.items()}
-        torch_ratio = f"{medians['torch'] / medians['numpy']:.2f}x" if 'torch' in medians else '-'
-        print(f"{name:22s} {unit:>6s} {shown['numpy']:>10s} {shown['tinygrad_ls']:>12s} "
-              f"{shown.get('torch', '-'):>10s} {medians['tinygrad_ls'] / medians['numpy']:>7.2f}x "
-              f"{torch_ratio:>9s} {TARGETS[name]:>6.2f}x")
+    table = [(name, unit, 1e6 / ops if unit == 'us/op' else 1e3, runs, TARGETS[name])
+             for name, ops, unit, runs in workloads(args.quick)]
+    print_table(table, 3 if args.quick else args.repeats, versions=f"threads={args.threads} "
+                f"numpy={np.__version__} torch={torch.__version__ if torch is not None else 'not installed'}")
 
 
 if __name__ == '__main__':

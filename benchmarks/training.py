@@ -31,10 +31,10 @@ from tinygrad_ls import nn, optim
 from tinygrad_ls.nn import functional as F
 
 try:
-    from engine import interleaved  # noqa: I001  (benchmarks/engine.py, when run from this folder)
-except ImportError:
+    from common import print_table
+except ImportError:  # run from elsewhere than benchmarks/
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from engine import interleaved
+    from common import print_table
 
 try:
     import torch
@@ -242,18 +242,9 @@ def main() -> None:
     args = parser.parse_args()
     if torch is not None:
         torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} numpy={np.__version__} "
-          f"torch={torch.__version__ if torch is not None else 'not installed'}")
-    header = f"{'workload':26s} {'numpy ms':>9s} {'tinygrad_ls':>12s} {'torch':>9s} " \
-             f"{'ours/np':>8s} {'torch/np':>9s} {'target':>7s}"
-    print(header)
-    print('-' * len(header))
-    for name, runs in workloads():
-        medians = interleaved(runs, args.repeats)
-        shown = {key: f"{value * 1e3:.3f}" for key, value in medians.items()}
-        torch_ratio = f"{medians['torch'] / medians['numpy']:.2f}x" if 'torch' in medians else '-'
-        print(f"{name:26s} {shown['numpy']:>9s} {shown['tinygrad_ls']:>12s} {shown.get('torch', '-'):>9s} "
-              f"{medians['tinygrad_ls'] / medians['numpy']:>7.2f}x {torch_ratio:>9s} {TARGETS[name]:>6.2f}x")
+    table = [(name, 'ms', 1e3, runs, TARGETS[name]) for name, runs in workloads()]
+    print_table(table, args.repeats, versions=f"threads={args.threads} numpy={np.__version__} "
+                f"torch={torch.__version__ if torch is not None else 'not installed'}")
 
 
 if __name__ == '__main__':
