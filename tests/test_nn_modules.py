@@ -449,3 +449,9 @@ def test_sequential_item_assignment_and_deletion_like_pytorch():
     assert len(model.layers) == 2 and list(model.layers._modules) == ['0', '1']
     del model.layers[0:1]
     assert list(model.layers._modules) == ['0'] and model.layers[0] is new_head
+
+
+def test_mlp_dtype_reaches_every_linear():
+    model = nn.MLP([3, 4, 2], dtype=np.float64)
+    assert {p.dtype for p in model.parameters()} == {np.dtype(np.float64)}
+    assert model(tl.ones((5, 3), dtype=np.float64)).dtype == np.float64

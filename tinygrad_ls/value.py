@@ -86,7 +86,7 @@ class Value:
         return self.transpose()
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=', ', threshold=20, precision=4)
+        body = np.array2string(self.data, separator=', ', threshold=20, precision=4, prefix='Value(')
         extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ''
         if self.requires_grad:
             extra += f", op='{self.op}'" if self._fn is not None else ', requires_grad=True'

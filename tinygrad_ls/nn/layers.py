@@ -158,10 +158,11 @@ class MLP(Module):
 
     All layers sit in one Sequential ``layers``: Linears at even positions and activations at
     odd ones, so parameters read ``layers.0.weight``, ``layers.0.bias``, ``layers.2.weight``, ...
-    ``activation`` is a Module class (or any callable returning a fresh Module), not an instance.
+    ``activation`` is a Module class (or any callable returning a fresh Module), not an instance;
+    ``dtype`` (default: the default float dtype) is passed to every Linear.
     """
 
-    def __init__(self, sizes, activation: Callable[[], Module] = ReLU, bias: bool = True):
+    def __init__(self, sizes, activation: Callable[[], Module] = ReLU, bias: bool = True, dtype=None):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -176,7 +177,7 @@ class MLP(Module):
                 if not isinstance(act, Module):
                     raise TypeError(f"MLP: activation() must return a Module, got {type(act).__name__}")
                 layers.append(act)
-            layers.append(Linear(size_in, size_out, bias=bias))
+            layers.append(Linear(size_in, size_out, bias=bias, dtype=dtype))
         self.sizes = sizes
         self.layers = Sequential(*layers)
 
