@@ -13,6 +13,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .linalg import least_squares
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
+from .render import draw_graph, save_graph, to_mermaid
 from .serialization import load, save
 from .value import Value
 
@@ -24,4 +25,5 @@ __all__ = [
     'zeros', 'ones', 'randn', 'rand', 'manual_seed', 'get_default_dtype', 'set_default_dtype',
     'concat', 'stack', 'where', 'maximum', 'minimum',
     'nn', 'optim', 'data', 'train', 'metrics', 'least_squares', 'save', 'load',
+    'draw_graph', 'to_mermaid', 'save_graph',
 ]

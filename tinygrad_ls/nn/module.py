@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from ..function import sequence_mark
 from ..value import Value
 from .parameter import Parameter
 
@@ -130,7 +131,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        start = sequence_mark()  # ops recorded by this call are numbered in (start, end)
+        out = self.forward(*args, **kwargs)
+        self.__dict__['_last_call_span'] = (start, sequence_mark())  # for tl.draw_graph clusters
+        return out
 
     # ---- traversal --------------------------------------------------------------------------
     def named_modules(self, prefix: str = '', remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:

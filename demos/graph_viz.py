@@ -1,0 +1,135 @@
+"""Pictures of computation graphs with ``tl.draw_graph``: see what a model computes and how
+the gradient flows back through it.
+
+    python demos/graph_viz.py            # writes demos/output/*.svg
+    python demos/graph_viz.py --docs     # rewrites docs/images/*.svg, the pictures of docs/visualization.md
+
+Three pictures, each an ``.svg`` file:
+
+- ``micrograd_expression.svg``: the scalar expression from micrograd's README, every value
+  with its data and gradient (dg/da = 138.8, dg/db = 645.6);
+- ``mlp_training_step.svg``: one training step of a small MLP (forward, MSE loss, backward),
+  the nodes of each layer in a box named as in ``model.named_parameters()``;
+- ``vanishing_gradient.svg``: a deep stack of Linear + sigmoid blocks, each block collapsed
+  to one node; the colour of the parameter gradients fades from green (healthy) near the
+  loss to dark blue (vanished) at the input.
+
+Rendering needs the Graphviz program (``apt-get install graphviz``, ``brew install
+graphviz``, ...) or ``pip install graphviz-pure``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_ls as tl
+from tinygrad_ls import Value, nn
+from tinygrad_ls.nn import functional as F
+
+ROOT = Path(__file__).resolve().parent
+OUTPUT_DIR = ROOT / 'output'
+DOCS_IMAGES = ROOT.parent / 'docs' / 'images'
+
+
+def micrograd_expression():
+    """micrograd's README expression, backpropagated; returns ``(a, b, g)``."""
+    a = Value(-4.0, requires_grad=True, dtype=np.float64, name='a')
+    b = Value(2.0, requires_grad=True, dtype=np.float64, name='b')
+    c = a + b
+    d = a * b + b**3
+    c = c + (c + 1)
+    c = c + (1 + c + (-a))
+    d = d + (d * 2 + (b + a).relu())
+    d = d + (3 * d + (b - a).relu())
+    e = c - d
+    f = e**2
+    g = f / 2 + 10 / f
+    g.name = 'g'
+    g.backward()
+    return a, b, g
+
+
+def mlp_training_step(seed: int = 0):
+    """One step of fitting ``y = sin(x0) + x1`` with ``nn.MLP([2, 3, 3, 1])``: forward, MSE
+    loss, backward (the picture is drawn before ``optimizer.step()`` changes the weights).
+    Returns ``(model, loss)``."""
+    tl.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-2, 2, size=(8, 2)).astype(np.float32)
+    targets = (np.sin(inputs[:, :1]) + inputs[:, 1:]).astype(np.float32)
+    model = nn.MLP([2, 3, 3, 1])
+    optimizer = tl.optim.SGD(model.parameters(), lr=0.1)
+    x, y = Value(inputs, name='x'), Value(targets, name='y')
+    optimizer.zero_grad()
+    loss = F.mse_loss(model(x), y)
+    loss.name = 'loss'
+    loss.backward()
+    return model, loss
+
+
+class SigmoidBlock(nn.Module):
+    """``sigmoid(linear(x))``: the derivative of the sigmoid is at most 1/4, so every block
+    shrinks the gradient that passes back through it."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.linear = nn.Linear(features, features)
+
+    def forward(self, x):
+        return self.linear(x).sigmoid()
+
+
+class DeepSigmoidNet(nn.Module):
+    """``depth`` SigmoidBlocks of width ``features`` and a Linear head to one output."""
+
+    def __init__(self, depth: int = 10, features: int = 4):
+        super().__init__()
+        self.blocks = nn.Sequential(*[SigmoidBlock(features) for _ in range(depth)])
+        self.head = nn.Linear(features, 1)
+
+    def forward(self, x):
+        return self.head(self.blocks(x))
+
+
+def vanishing_gradient(depth: int = 10, seed: int = 0):
+    """A DeepSigmoidNet of ``depth`` blocks after one backward pass; returns ``(model, loss)``."""
+    tl.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = DeepSigmoidNet(depth)
+    x = Value(rng.standard_normal((16, 4)).astype(np.float32), name='x')
+    y = Value(rng.standard_normal((16, 1)).astype(np.float32), name='y')
+    loss = F.mse_loss(model(x), y)
+    loss.name = 'loss'
+    loss.backward()
+    return model, loss
+
+
+def drawings() -> dict:
+    """File name -> drawing, for the three pictures."""
+    _, _, g = micrograd_expression()
+    mlp, mlp_loss = mlp_training_step()
+    deep, deep_loss = vanishing_gradient()
+    blocks = [f"blocks.{i}" for i in range(len(deep.blocks))]
+    return {
+        'micrograd_expression.svg': tl.draw_graph(g, rankdir='TB'),
+        'mlp_training_step.svg': tl.draw_graph(mlp_loss, module=mlp),
+        'vanishing_gradient.svg': tl.draw_graph(deep_loss, module=deep, collapse=blocks, rankdir='TB'),
+    }
+
+
+def main(output_dir: Path | None = None, docs: bool = False) -> dict:
+    """Write the pictures to ``output_dir`` (default demos/output/, or docs/images/ with
+    ``docs=True``); returns file name -> path."""
+    folder = Path(output_dir) if output_dir is not None else DOCS_IMAGES if docs else OUTPUT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, drawing in drawings().items():
+        paths[name] = tl.save_graph(drawing, folder / name)
+        print(f"wrote {paths[name]}")
+    return paths
+
+
+if __name__ == '__main__':
+    main(docs='--docs' in sys.argv[1:])

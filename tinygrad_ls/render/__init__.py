@@ -1,0 +1,15 @@
+"""Pictures of computation graphs: ``draw_graph`` (Graphviz), ``to_mermaid`` (Mermaid text)
+and ``save_graph`` (to .svg / .png / .pdf / .dot by file name).
+
+    import tinygrad_ls as tl
+    loss = ...; loss.backward()
+    tl.save_graph(tl.draw_graph(loss, module=model), 'loss.svg')
+
+``graph.py`` chooses the nodes (an iterative walk, module clusters, collapsing, the node cap),
+``labels.py`` what each node says and its colours, ``dot.py`` and ``mermaid.py`` the output.
+"""
+from .dot import GraphDrawing, GraphvizNotFoundError, draw_graph, find_layout_program, save_graph
+from .mermaid import to_mermaid
+
+__all__ = ['draw_graph', 'to_mermaid', 'save_graph', 'GraphDrawing', 'GraphvizNotFoundError',
+           'find_layout_program']

@@ -1,0 +1,423 @@
+"""Graphviz output: ``draw_graph`` (a ``graphviz.Digraph`` of a computation graph),
+``save_graph`` (straight to ``.svg`` / ``.png`` / ``.pdf`` / ``.dot`` by file name), and the
+choice of layout program: the Graphviz ``dot`` program, else ``graphviz-pure`` (a
+dot-compatible program installed by ``pip install graphviz-pure``), else a
+``GraphvizNotFoundError`` that says how to get one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import graphviz
+import numpy as np
+
+from ..nn.module import Module
+from ..value import Value
+from .graph import HIDDEN_ID, Graph, ModuleNode, OpNode, Params, ValueNode, as_roots, extract
+from .labels import (
+    GRAD_SCALE,
+    KIND_STYLES,
+    NO_GRAD_TEXT,
+    NONFINITE_BORDER,
+    NONFINITE_FILL,
+    NONFINITE_TEXT,
+    data_summary,
+    grad_colors,
+    grad_summary,
+    html_text,
+    is_finite,
+    shape_text,
+)
+
+FONT = 'Arial'  # on every system, or a metric-compatible substitute (Liberation Sans, Arimo)
+MUTED = '#475569'
+DIRECTIONS = {'LR': 'left to right', 'RL': 'right to left', 'TB': 'top to bottom',
+              'BT': 'bottom to top'}
+CLUSTER_FILLS = ('#f8fafc', '#f1f5f9', '#e2e8f0')
+
+INSTALL_HELP = (
+    "Rendering a graph to an image needs a Graphviz layout program, and neither `dot` nor "
+    "`graphviz-pure` was found. Install one of them:\n"
+    "  - Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
+    "`conda install graphviz`, `choco install graphviz` (Windows), or see "
+    "https://graphviz.org/download/;\n"
+    "  - graphviz-pure, a dot-compatible program on PyPI with no system dependencies: "
+    "`pip install graphviz-pure` (or `pip install tinygrad_ls[render]`).\n"
+    "Without either, `.source` (the DOT text), `tl.save_graph(graph, 'graph.dot')` and "
+    "`tl.to_mermaid(...)` still work.")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Neither the Graphviz ``dot`` program nor ``graphviz-pure`` is installed."""
+
+
+# ---- layout programs ---------------------------------------------------------------------------
+def find_layout_program() -> tuple[str, str] | None:
+    """``('dot', path)`` if the Graphviz program is on PATH, else ``('graphviz-pure', path)``
+    if that is installed (on PATH or next to this Python), else None."""
+    dot = shutil.which('dot')
+    if dot:
+        return 'dot', dot
+    for folder in (None, sysconfig.get_path('scripts'), os.path.dirname(sys.executable)):
+        pure = shutil.which('graphviz-pure', path=folder)
+        if pure:
+            return 'graphviz-pure', pure
+    return None
+
+
+def run_layout(source: bytes, format: str, engine: str = 'dot', renderer: str | None = None,
+               formatter: str | None = None, neato_no_op=None, quiet: bool = False) -> bytes:
+    """DOT ``source`` laid out by ``engine`` and written in ``format`` (bytes), by ``dot`` or,
+    where it is missing, by ``graphviz-pure``. Raises GraphvizNotFoundError without either."""
+    program = find_layout_program()
+    if program is None:
+        raise GraphvizNotFoundError(INSTALL_HELP)
+    if program[0] == 'dot':
+        try:
+            return graphviz.pipe(engine, format, source, renderer=renderer, formatter=formatter,
+                                 neato_no_op=neato_no_op, quiet=quiet)
+        except graphviz.ExecutableNotFound as error:
+            raise GraphvizNotFoundError(INSTALL_HELP) from error
+    output_format = ':'.join(part for part in (format, renderer, formatter) if part)
+    command = [program[1], f"-K{engine}", f"-T{output_format}"]
+    if neato_no_op:
+        command.append(f"-n{int(neato_no_op)}")
+    result = subprocess.run(command, input=source, capture_output=True, check=False)
+    if result.returncode != 0:
+        if not quiet and result.stderr:
+            sys.stderr.write(result.stderr.decode(errors='replace'))
+        raise graphviz.CalledProcessError(result.returncode, command, output=result.stdout,
+                                          stderr=result.stderr)
+    return result.stdout
+
+
+class GraphDrawing(graphviz.Digraph):
+    """The ``graphviz.Digraph`` that ``draw_graph`` returns. ``.source`` is the DOT text;
+    ``pipe()``, ``render()``, ``view()`` and Jupyter's inline display take the same arguments
+    as graphviz's and run the Graphviz ``dot`` program, or ``graphviz-pure`` where ``dot`` is
+    missing, and raise ``GraphvizNotFoundError`` (a RuntimeError saying how to install one)
+    where both are."""
+
+    def pipe(self, format: str | None = None, renderer: str | None = None,
+             formatter: str | None = None, neato_no_op=None, quiet: bool = False, *,
+             engine: str | None = None, encoding: str | None = None):
+        """The graph rendered to ``format`` (default ``self.format``, 'svg'): bytes, or str
+        when ``encoding`` is given."""
+        data = run_layout(self.source.encode(self.encoding), format or self.format,
+                          engine or self.engine, renderer, formatter, neato_no_op, quiet)
+        return data.decode(encoding) if encoding is not None else data
+
+    def render(self, filename=None, directory=None, view: bool = False, cleanup: bool = False,
+               format: str | None = None, renderer: str | None = None,
+               formatter: str | None = None, neato_no_op=None, quiet: bool = False,
+               quiet_view: bool = False, *, outfile=None, engine: str | None = None,
+               raise_if_result_exists: bool = False, overwrite_source: bool = False) -> str:
+        """Save the DOT source (``filename``, default ``name + '.gv'``) and the rendered graph
+        (``outfile``, default the source's name + ``'.' + format``); returns the rendered
+        file's path. Arguments as in ``graphviz.Digraph.render``."""
+        if outfile is not None:
+            outfile = Path(outfile)
+            if format is None and outfile.suffix:
+                format = outfile.suffix[1:].lower()
+            if directory is None:
+                outfile = Path(self.directory, outfile)
+            if filename is None:
+                filename = outfile.with_suffix('.gv')
+        format = format or self.format
+        data = self.pipe(format=format, renderer=renderer, formatter=formatter,
+                         neato_no_op=neato_no_op, quiet=quiet, engine=engine)
+        filepath = Path(self.save(filename, directory=directory))
+        if outfile is None:
+            suffix = '.'.join(part for part in (formatter, renderer, format) if part)
+            outfile = filepath.with_name(f"{filepath.name}.{suffix}")
+        if outfile.resolve() == filepath.resolve() and not overwrite_source:
+            raise ValueError(f"outfile {outfile.name!r} must be different from the source file "
+                             f"{filepath.name!r} (pass overwrite_source=True to override)")
+        if raise_if_result_exists and outfile.exists():
+            raise graphviz.FileExistsError(f"output file exists: {os.fspath(outfile)!r}")
+        outfile.write_bytes(data)
+        if cleanup:
+            os.remove(filepath)
+        if view or quiet_view:
+            graphviz.view(outfile, quiet=quiet_view)
+        return os.fspath(outfile)
+
+
+# ---- labels ------------------------------------------------------------------------------------
+def _row(key: str, text: str, fill: str | None = None, color: str | None = None) -> str:
+    """A two-cell row: a small key ('data', 'grad') and the text, both on ``fill``."""
+    background = f' bgcolor="{fill}"' if fill else ''
+    body = f'<font color="{color}">{text}</font>' if color else text
+    key_color = color if fill and color else MUTED
+    return (f'<tr><td align="left"{background}><font color="{key_color}" point-size="9">{key}</font></td>'
+            f'<td align="left"{background}>{body}</td></tr>')
+
+
+def _data_row(data: np.ndarray) -> tuple[str, bool]:
+    """The data row and whether the data is free of NaN and inf."""
+    text, finite = data_summary(data)
+    if finite:
+        return _row('data', html_text(text)), True
+    return _row('data', f'<b>{html_text(text)}</b>', NONFINITE_FILL, NONFINITE_TEXT), False
+
+
+def _grad_row(grad, key: str = 'grad') -> tuple[str, bool]:
+    """The grad row, coloured by the gradient's rms size, and whether it is free of NaN/inf."""
+    if grad is None:
+        return _row(key, 'none', color=NO_GRAD_TEXT), True
+    text, rms = grad_summary(np.asarray(grad))
+    fill, color, _ = grad_colors(rms)
+    if math.isnan(rms):
+        return _row(key, f'<b>{html_text(text)}</b>', fill, color), False
+    return _row(key, html_text(text), fill, color), True
+
+
+def _shape_row(data: np.ndarray, prefix: str = '') -> str:
+    shape = 'scalar' if data.ndim == 0 else shape_text(data.shape)  # digits and dtype names: no escaping
+    return (f'<tr><td colspan="2" align="left"><font color="{MUTED}" point-size="9">'
+            f'{prefix}{shape} · {data.dtype}</font></td></tr>')
+
+
+def _table(rows: list, border_color: str, border: int) -> str:
+    return (f'<<table border="{border}" cellborder="0" cellspacing="0" cellpadding="3" '
+            f'color="{border_color}" bgcolor="white">{"".join(rows)}</table>>')
+
+
+def _value_label(node: ValueNode, show_data: bool, show_grad: bool) -> str:
+    value = node.value
+    fill, border_color, _ = KIND_STYLES[node.kind]
+    rows = []
+    if node.name:
+        title = f'<b>{html_text(node.name)}</b>'
+    elif node.kind != 'intermediate':
+        title = f'<i>{node.kind}</i>'
+    else:
+        title = None
+    if title:
+        rows.append(f'<tr><td colspan="2" align="left" bgcolor="{fill}">{title}</td></tr>')
+    rows.append(_shape_row(value.data))
+    data_row, healthy = _data_row(value.data)
+    if show_data:
+        rows.append(data_row)
+    if show_grad and (value.requires_grad or value.grad is not None):
+        grad_row, finite = _grad_row(value.grad)
+        rows.append(grad_row)
+        healthy = healthy and finite
+    if not healthy:
+        return _table(rows, NONFINITE_BORDER, 3)
+    return _table(rows, border_color, 2 if node.kind == 'output' else 1)
+
+
+def _op_label(op: OpNode) -> str:
+    if all(arg is None for arg in op.args):
+        return f'<{html_text(op.name)}>'
+    args = ', '.join('·' if arg is None else arg for arg in op.args)
+    return f'<{html_text(op.name)}<font point-size="9">({html_text(args)})</font>>'
+
+
+def _module_label(node: ModuleNode, show_data: bool, show_grad: bool) -> str:
+    fill, border_color, _ = KIND_STYLES['module']
+    n_values = sum(p.value.size for p in node.parameters)
+    parts = [f"{node.n_ops} op{'s' * (node.n_ops != 1)}"]
+    if node.parameters:
+        parts.append(f"{len(node.parameters)} parameter{'s' * (len(node.parameters) != 1)} "
+                     f"({n_values} numbers)")
+    rows = [f'<tr><td colspan="2" align="left" bgcolor="{fill}"><b>{html_text(node.name)} </b>'
+            f'<font color="{MUTED}">{html_text(node.type_name)}</font></td></tr>',
+            f'<tr><td colspan="2" align="left"><font color="{MUTED}" point-size="9">'
+            f'{html_text(", ".join(parts))}</font></td></tr>']
+    healthy = all(is_finite(v.value.data) and (v.value.grad is None or is_finite(np.asarray(v.value.grad)))
+                  for v in node.values)
+    for output in node.outputs[:3]:
+        rows.append(_shape_row(output.value.data, 'out '))
+        if show_data:
+            rows.append(_data_row(output.value.data)[0])
+        if show_grad and output.value.requires_grad:
+            rows.append(_grad_row(output.value.grad)[0])
+    if len(node.outputs) > 3:
+        rows.append(f'<tr><td colspan="2" align="left">… {len(node.outputs) - 3} more outputs</td></tr>')
+    grads = [np.asarray(p.value.grad).ravel() for p in node.parameters if p.value.grad is not None]
+    if show_grad and grads:
+        rows.append(_grad_row(np.concatenate(grads), 'param grad')[0])
+    if not healthy:
+        return _table(rows, NONFINITE_BORDER, 3)
+    return _table(rows, border_color, 2)
+
+
+def _legend(graph: Graph, show_grad: bool, rankdir: str) -> str:
+    """The graph's label: what the colours, shapes and numbers mean."""
+    present = {node.kind for node in graph.values} | ({'op'} if graph.ops else set()) \
+        | ({'module'} if graph.modules else set())
+    kinds = [kind for kind in KIND_STYLES if kind in present]
+    kind_cells = ''.join(f'<td bgcolor="{KIND_STYLES[k][0]}" color="{KIND_STYLES[k][1]}" border="1">'
+                         f'{KIND_STYLES[k][2]}</td>' for k in kinds)
+    rows = [f'<tr><td align="left"><b>How to read this graph   </b>'
+            f'<font color="{MUTED}">values are boxes, ops are ovals; data flows '
+            f'{DIRECTIONS[rankdir]}</font></td></tr>',
+            f'<tr><td align="left"><table border="0" cellspacing="3" cellpadding="3">'
+            f'<tr>{kind_cells}</tr></table></td></tr>']
+    if show_grad:
+        grad_cells = ''.join(f'<td bgcolor="{fill}" border="1" color="#cbd5e1"><font color="{text}">'
+                             f'{html_text(label)}</font></td>' for _, fill, text, _, label in GRAD_SCALE)
+        grad_cells += (f'<td bgcolor="{NONFINITE_FILL}" border="3" color="{NONFINITE_BORDER}">'
+                       f'<font color="{NONFINITE_TEXT}"><b>NaN or inf</b></font></td>')
+        rows += ['<tr><td align="left">Colour of a <b>grad </b>row: its root-mean-square size '
+                 '√mean(g²) (|g| for a scalar) — '
+                 'blue: vanishing, green: healthy, orange to red: exploding</td></tr>',
+                 f'<tr><td align="left"><table border="0" cellspacing="2" cellpadding="3">'
+                 f'<tr>{grad_cells}</tr></table></td></tr>']
+    positions = ' Small numbers at arrow heads: argument position.' \
+        if any(label for _, _, label in graph.edges) else ''
+    rows.append(f'<tr><td align="left"><font color="{MUTED}">Tensors: data μ mean, σ std, [min, max]; '
+                f'grad norm (L2) and rms. Red border: NaN or inf in data or grad.{positions}'
+                '</font></td></tr>')
+    if graph.hidden:
+        rows.append(f'<tr><td align="left" bgcolor="#fef9c3">{_hidden_text(graph)}</td></tr>')
+    return (f'<<table border="0" cellborder="0" cellspacing="2" cellpadding="2">{"".join(rows)}</table>>')
+
+
+def _hidden_text(graph: Graph) -> str:
+    return (f"Only the {graph.max_nodes} values nearest the output are drawn "
+            f"(max_nodes={graph.max_nodes}); {graph.hidden} more of the {graph.total} are hidden. "
+            f"Pass max_nodes=None to draw all, or collapse modules with collapse=.")
+
+
+# ---- the drawing -------------------------------------------------------------------------------
+def draw_graph(root: Value | Sequence[Value], params: Params = None, show_data: bool = True,
+               show_grad: bool = True,
+               rankdir: str = 'LR', *, module: Module | None = None, cluster_modules: bool = True,
+               collapse: str | Iterable[str] = (), max_nodes: int | None = 2000,
+               legend: bool = True) -> GraphDrawing:
+    """Draw the computation graph that made ``root`` as a ``graphviz.Digraph``.
+
+    ``root``: a Value, or a list of Values drawn together. One box per Value: its name (from
+    ``params``, a dict such as ``dict(model.named_parameters())``, else ``Value.name``), shape
+    and dtype, data and grad (the number for a scalar; for a tensor mean μ, std σ, [min, max]
+    of the data and the L2 norm and rms of the gradient). One oval per op, edges in the direction data
+    flows (``rankdir``: 'LR', 'RL', 'TB' or 'BT'). The grad row is coloured by the gradient's
+    rms size (blue: vanishing, green: healthy, orange-red: exploding); NaN or inf in data or
+    grad gives a yellow row and a red border. ``legend=True`` explains all this under the graph.
+
+    ``module``: the model (an ``nn.Module``) whose forward built the graph. Its parameters are
+    named as in ``named_parameters`` (unless ``params`` is given) and, with
+    ``cluster_modules=True``, the nodes of each submodule call sit in a box labelled with its
+    name and class, nested like the modules. Clusters follow each module's most recent call, so
+    draw right after the forward pass. ``collapse``: names of submodules (e.g. ``'layers.0'``
+    or ``('encoder', 'head')``) to draw as one node each.
+
+    ``max_nodes``: at most this many Values are drawn — the ones nearest the output, in
+    breadth-first order — and one note stands for the rest (with a UserWarning); None draws
+    every Value. Nodes are numbered in that breadth-first order (``v0`` is the output), so one
+    graph always gives the same DOT source. ``.source`` needs no program; ``.render()``,
+    ``.pipe()``, ``save_graph`` and Jupyter's display need ``dot`` or ``graphviz-pure``.
+    """
+    if rankdir not in DIRECTIONS:
+        raise ValueError(f"rankdir must be one of {', '.join(DIRECTIONS)}, got {rankdir!r}")
+    graph = extract(root, params, module, cluster_modules, collapse, max_nodes)
+    if graph.hidden:
+        text = _hidden_text(graph)
+        warnings.warn(f"draw_graph: {text[0].lower()}{text[1:]}", UserWarning, stacklevel=2)
+    drawing = GraphDrawing(
+        'computation_graph', format='svg',
+        graph_attr={'rankdir': rankdir, 'fontname': FONT, 'fontsize': '11', 'bgcolor': 'white',
+                    'nodesep': '0.25', 'ranksep': '0.35', 'pad': '0.2'},
+        node_attr={'shape': 'plain', 'fontname': FONT, 'fontsize': '11'},
+        edge_attr={'color': '#64748b', 'arrowsize': '0.7', 'fontname': FONT,
+                   'labelfontsize': '9', 'labelfontcolor': '#64748b', 'labeldistance': '1.6'})
+    drawing.body.extend(_body(graph, show_data, show_grad))
+    if legend:
+        drawing.body.append(f"\tlabel={_legend(graph, show_grad, rankdir)}\n"
+                            "\tlabelloc=b\n\tlabeljust=l\n")
+    return drawing
+
+
+def _body(graph: Graph, show_data: bool, show_grad: bool) -> list:
+    """DOT statements: nodes (inside their clusters), then edges."""
+    op_fill, op_border, _ = KIND_STYLES['op']
+    nodes = defaultdict(list)  # cluster name -> node statements
+    for node in graph.values:
+        nodes[node.cluster].append(f"{node.id} [label={_value_label(node, show_data, show_grad)}]")
+    for op in graph.ops:
+        nodes[op.cluster].append(f'{op.id} [label={_op_label(op)} shape=ellipse style=filled '
+                                 f'fillcolor="{op_fill}" color="{op_border}" margin="0.06,0.02" '
+                                 f'height=0.3]')
+    for node in graph.modules:
+        nodes[node.cluster].append(f"{node.id} [label={_module_label(node, show_data, show_grad)}]")
+    if graph.hidden:
+        nodes[''].append(f'{HIDDEN_ID} [label=<… {graph.hidden} more values<br/>'
+                         f'<font point-size="9">(max_nodes={graph.max_nodes})</font>> shape=note '
+                         f'style=filled fillcolor="#fef9c3" color="#ca8a04"]')
+    lines = [f"\t{statement}\n" for statement in nodes['']]
+    children = defaultdict(list)
+    for cluster in graph.clusters:
+        children[cluster.parent].append(cluster)
+    stack = [(False, cluster) for cluster in reversed(children[''])]
+    while stack:  # nested clusters, depth first, without recursion
+        closing, cluster = stack.pop()
+        indent = '\t' * (cluster.depth + 1)
+        if closing:
+            lines.append(f"{indent}}}\n")
+            continue
+        fill = CLUSTER_FILLS[min(cluster.depth, len(CLUSTER_FILLS) - 1)]
+        lines.append(f"{indent}subgraph {cluster.id} {{\n"
+                     f'{indent}\tgraph [label=<<b>{html_text(cluster.name)} </b>'
+                     f'<font color="{MUTED}">{html_text(cluster.type_name)}</font>> '
+                     f'style="rounded,filled" fillcolor="{fill}" color="#94a3b8" labeljust=l '
+                     f'labelloc=t fontsize=10 margin=10]\n')
+        lines.extend(f"{indent}\t{statement}\n" for statement in nodes[cluster.name])
+        stack.append((True, cluster))
+        stack.extend((False, child) for child in reversed(children[cluster.name]))
+    for tail, head, label in graph.edges:
+        lines.append(f'\t{tail} -> {head} [headlabel="{label}"]\n' if label else f"\t{tail} -> {head}\n")
+    return lines
+
+
+# ---- saving ------------------------------------------------------------------------------------
+def save_graph(graph: graphviz.Digraph | Value | Sequence[Value], path: str | os.PathLike, *,
+               format: str | None = None, **options) -> Path:
+    """Write a drawing to ``path``, the format taken from its suffix (or ``format``):
+    ``.svg``, ``.png``, ``.pdf``, ... rendered by ``dot`` (or ``graphviz-pure``, which has no
+    pdf), ``.dot`` / ``.gv`` the DOT source (no program needed). ``graph`` is a drawing from
+    ``draw_graph`` (or any graphviz graph), or a Value (or list of Values), drawn with
+    ``draw_graph(graph, **options)``; with a Value, ``.mmd`` writes ``to_mermaid(graph, **options)``.
+    Returns the path."""
+    path = Path(path)
+    fmt_name = (format or path.suffix[1:]).lower()
+    if not fmt_name:
+        raise ValueError(f"save_graph: cannot tell the format of {os.fspath(path)!r}; give a suffix "
+                         "such as .svg, .png, .pdf or .dot, or format=")
+    is_value = isinstance(graph, Value) or (isinstance(graph, (list, tuple)) and graph
+                                            and all(isinstance(v, Value) for v in graph))
+    if is_value:
+        if fmt_name in ('mmd', 'mermaid'):
+            from .mermaid import to_mermaid
+            path.write_text(to_mermaid(as_roots(graph), **options), encoding='utf-8')
+            return path
+        graph = draw_graph(graph, **options)
+    elif options:
+        raise TypeError(f"save_graph: drawing options ({', '.join(options)}) are only taken with a "
+                        "Value; pass them to draw_graph instead")
+    if not hasattr(graph, 'source'):
+        raise TypeError("save_graph: expected a drawing from draw_graph or a Value, "
+                        f"got {type(graph).__name__}")
+    if fmt_name in ('dot', 'gv'):
+        path.write_text(graph.source, encoding='utf-8')
+    elif fmt_name in ('mmd', 'mermaid'):
+        raise TypeError("save_graph: Mermaid text is made from the Values, not from a drawing: "
+                        "save_graph(root, 'graph.mmd') or tl.to_mermaid(root)")
+    else:
+        encoding = getattr(graph, 'encoding', 'utf-8')
+        path.write_bytes(run_layout(graph.source.encode(encoding), fmt_name,
+                                    getattr(graph, 'engine', 'dot')))
+    return path
+
+
