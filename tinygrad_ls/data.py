@@ -32,8 +32,13 @@ class TensorDataset:
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        self.arrays: tuple[np.ndarray, ...] = tuple(
-            array.data if isinstance(array, Value) else as_array(array) for array in arrays)
+        converted = []
+        for i, array in enumerate(arrays):
+            try:
+                converted.append(array.data if isinstance(array, Value) else as_array(array))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"TensorDataset: array {i}: {error}") from None
+        self.arrays: tuple[np.ndarray, ...] = tuple(converted)
         shapes = [array.shape for array in self.arrays]
         if any(len(shape) == 0 for shape in shapes):
             raise ValueError("TensorDataset: every array needs a first (sample) dimension, "

@@ -44,5 +44,8 @@ def as_array(data, dtype=None) -> np.ndarray:
         raise TypeError(f"Value: data must be numeric or bool, got dtype {array.dtype}"
                         f" from {type(data).__name__}")
     if dtype is not None:
-        array = array.astype(np.dtype(dtype), copy=False)
+        resolved = np.dtype(dtype)
+        if resolved.kind not in 'biuf':  # Value([1.0], dtype=str) would hold strings
+            raise TypeError(f"Value: dtype must be numeric or bool, got {resolved}")
+        array = array.astype(resolved, copy=False)
     return array

@@ -21,8 +21,11 @@ def stack(values: Sequence, axis: int = 0) -> Value:
 
 def where(condition, a, b) -> Value:
     """``a`` where ``condition`` is true, else ``b`` (broadcasting); ``condition`` takes no grad."""
-    condition = np.asarray(condition.data if isinstance(condition, Value) else condition, dtype=bool)
-    return select.Where.apply(a, b, condition=condition)
+    condition = np.asarray(condition.data if isinstance(condition, Value) else condition)
+    if condition.dtype.kind not in 'biuf':  # np.asarray('no', dtype=bool) would be True
+        raise TypeError(f"where: condition must be bool (or numeric), got dtype {condition.dtype} "
+                        f"(condition shape {condition.shape})")
+    return select.Where.apply(a, b, condition=condition.astype(bool, copy=False))
 
 
 def maximum(a, b) -> Value:

@@ -28,6 +28,10 @@ def accuracy(logits_or_probs, targets, threshold: float = 0.0) -> float:
     Raises ValueError for an empty batch or shapes that do not match.
     """
     outputs, labels = _as_numpy(logits_or_probs), _as_numpy(targets)
+    for name, array in (('outputs', outputs), ('targets', labels)):
+        if array.dtype.kind not in 'biuf':
+            raise TypeError(f"accuracy: {name} must be numeric, got dtype {array.dtype} "
+                            f"(shape {array.shape})")
     if outputs.ndim == 0 or outputs.shape[0] == 0:
         raise ValueError(f"accuracy: needs a non-empty batch of outputs, got shape {outputs.shape}")
     multiclass = outputs.ndim == 2 and outputs.shape[1] > 1

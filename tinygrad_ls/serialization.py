@@ -210,6 +210,9 @@ def _read_members(path: str) -> dict[str, np.ndarray]:
             except _READ_ERRORS as error:
                 raise _Corrupt(f"its member {name!r} is truncated or corrupted "
                                f"({type(error).__name__}: {error})") from None
+            except MemoryError:  # a crafted header can declare a shape of petabytes
+                raise _Corrupt(f"its member {name!r} declares an array too large to allocate "
+                               "(the file is corrupted or crafted)") from None
     return arrays
 
 
@@ -229,6 +232,9 @@ def load(path: str | os.PathLike) -> dict:
         if STRUCTURE_MEMBER not in arrays:
             raise _Corrupt(f"it has no {STRUCTURE_MEMBER!r} entry, so it was not written by tl.save "
                            f"(it holds {sorted(arrays)[:5]}; use np.load for plain .npz files)")
+        not_arrays = sorted(name for name, member in arrays.items() if not isinstance(member, np.ndarray))
+        if not_arrays:  # np.load hands over a member that is not a .npy file as raw bytes
+            raise _Corrupt(f"its members {not_arrays[:5]} are not .npy arrays")
         raw = arrays.pop(STRUCTURE_MEMBER)
         try:
             if raw.dtype != np.uint8 or raw.ndim != 1:

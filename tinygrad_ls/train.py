@@ -81,11 +81,15 @@ def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable) -> float:
     """One pass of training; the mean loss per sample (each batch's loss weighted by its size)."""
     model.train()
     total, count = 0.0, 0
-    for batch in loader:
+    for index, batch in enumerate(loader):
         inputs, targets = _split_batch(batch)
         optimizer.zero_grad()
         loss = loss_fn(model(*inputs), targets)
         value = _loss_value(loss)  # checks for a single number before backward needs one
+        if not math.isfinite(value):  # a step on it would make every parameter nan, silently
+            raise RuntimeError(f"fit: the training loss of batch {index} is {value}; stopped before "
+                               "backward() and step(), so the parameters and the optimizer state are "
+                               "those of the previous step (tl.detect_anomaly() names the op that made it)")
         loss.backward()
         optimizer.step()
         n = _batch_size(inputs)
@@ -147,9 +151,19 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     - ``patience`` (needs ``val_loader``): stop once ``val_loss`` has gone ``patience``
       epochs without improving on the best so far by more than ``min_delta``.
 
+    A training loss that is not finite (nan or inf) stops training with a RuntimeError
+    before that batch's ``backward()`` and ``step()``, leaving the parameters and the
+    optimizer state as the previous step left them.
+
     ``progress``: a tqdm bar over epochs with the latest loss and validation values.
     The model is left in the train/eval mode it had before the call.
     """
+    for name, loader in (('train_loader', train_loader), ('val_loader', val_loader)):
+        # Checked without calling iter(), which would draw a DataLoader's shuffling permutation.
+        iterable = hasattr(loader, '__iter__') or hasattr(loader, '__getitem__')
+        if not iterable and (loader is not None or name == 'train_loader'):
+            raise TypeError(f"fit: {name} must be an iterable of batches (e.g. a DataLoader), "
+                            f"got {type(loader).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
     if patience is not None:

@@ -9,9 +9,14 @@ keyword-only. Each loss takes ``reduction='mean'|'sum'|'none'``. Arguments are c
 before anything is computed: a loss whose input and target shapes differ raises ValueError
 naming both (targets are never silently broadcast, so (N, 1) against (N,) is an error).
 A target given as an array or list is cast to the input's dtype; a target Value that
-requires grad gets a gradient too.
+requires grad gets a gradient too. An input or target holding NaN is refused with a
+ValueError naming the loss, the argument and where the first NaN is (a NaN loss would
+otherwise turn every parameter into NaN at the next optimizer step, silently).
 """
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 
@@ -98,7 +103,7 @@ def huber_loss(input, target, *, reduction: str = 'mean', delta: float = 1.0, we
     ``delta (|d| - 0.5 delta)``; gradient ``clip(d, -delta, delta)``. ``delta > 0``.
     ``weight`` (the input's shape, no gradient) multiplies each element; the mean stays the
     plain mean of the weighted losses (as in PyTorch)."""
-    if not delta > 0:
+    if not check_number('huber_loss', 'delta', delta) > 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta!r}")
     input, target = _input_and_target('huber_loss', input, target, reduction)
     weight = _weight('huber_loss', weight, input, same_shape=True)
@@ -111,7 +116,7 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = 'mean')
     log clamped at -100, as in PyTorch); ``weight`` (no gradient) broadcasts to the input.
     Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable without clamping."""
     input, target = _input_and_target('binary_cross_entropy', input, target, reduction)
-    probs = input.data
+    probs = input.data  # (NaN was refused above)
     if not ((probs >= 0) & (probs <= 1)).all():
         raise ValueError(f"binary_cross_entropy: every element of input must be a probability in "
                          f"[0, 1], got values in [{np.min(probs)}, {np.max(probs)}] (input shape "
@@ -154,6 +159,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
     if input.ndim not in (1, 2) or input.dtype.kind != 'f':
         raise ValueError(f"{name}: input must be float logits of shape (N, C) or (C,), "
                          f"got shape {input.shape} and dtype {input.dtype}")
+    _check_no_nan(name, 'input', input.data)
     target_array = np.asarray(target.data if isinstance(target, Value) else target)
     if target_array.dtype.kind not in 'iu':
         raise TypeError(f"{name}: target must hold integer class indices, got dtype "
@@ -174,7 +180,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
         if weight.shape != (classes,):
             raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), "
                              f"got {weight.shape} (input shape {input.shape})")
-    if not 0.0 <= label_smoothing <= 1.0:
+    if not 0.0 <= check_number(name, 'label_smoothing', label_smoothing) <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     return ops.CrossEntropy.apply(input, target=target_array, weight=weight, ignore_index=ignore_index,
                                   label_smoothing=float(label_smoothing), reduction=reduction)
@@ -182,9 +188,28 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
 
 # ---- helpers --------------------------------------------------------------------------------
 def check_probability(name: str, p: float) -> None:
-    """ValueError unless ``0 <= p <= 1`` (a dropout probability)."""
-    if not 0.0 <= p <= 1.0:
+    """ValueError unless ``0 <= p <= 1`` (a dropout probability); TypeError for a non-number."""
+    if not 0.0 <= check_number(name, 'p', p) <= 1.0:
         raise ValueError(f"{name}: probability p must be in [0, 1], got {p!r}")
+
+
+def check_number(name: str, argument: str, value):
+    """``value`` itself if it is a real number (not a bool), else TypeError naming
+    ``name`` and ``argument`` (rather than a bare "'<=' not supported" from a comparison)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: {argument} must be a number, got {value!r}")
+    return value
+
+
+def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:
+    """ValueError if the float ``array`` holds NaN, naming where the first one is. One
+    ``min`` pass finds out (min propagates NaN); the index is looked for only then."""
+    if array.dtype.kind == 'f' and array.size and math.isnan(np.minimum.reduce(array, axis=None)):
+        nans = np.isnan(array)
+        first = tuple(int(i) for i in np.argwhere(nans)[0])
+        raise ValueError(f"{name}: {what} contains NaN ({int(nans.sum())} of {array.size} elements, "
+                         f"the first at index {first}; {what} shape {array.shape}); "
+                         "tl.detect_anomaly() names the op that made it")
 
 
 def _check_reduction(name: str, reduction: str) -> None:
@@ -203,15 +228,19 @@ def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     input = _as_value(input)
     if input.dtype.kind != 'f':
         raise TypeError(f"{name}: input must have a float dtype, got {input.dtype} (shape {input.shape})")
-    target_shape = np.shape(target.data if isinstance(target, Value) else target)
-    if target_shape != input.shape:
-        raise ValueError(f"{name}: input has shape {input.shape} but target has shape {target_shape}; "
+    target_array = target.data if isinstance(target, Value) else np.asarray(target)
+    if target_array.dtype.kind not in 'biuf':
+        raise TypeError(f"{name}: target must be numeric, got dtype {target_array.dtype} "
+                        f"(target shape {target_array.shape}, input shape {input.shape})")
+    if target_array.shape != input.shape:
+        raise ValueError(f"{name}: input has shape {input.shape} but target has shape {target_array.shape}; "
                          f"they must be equal (reshape one, e.g. target.reshape(input.shape))")
+    _check_no_nan(name, 'input', input.data)
+    _check_no_nan(name, 'target', target_array)
     if isinstance(target, Value):
         if target.requires_grad or target.dtype == input.dtype:
             return input, target
-        target = target.data
-    return input, np.asarray(target, dtype=input.dtype)
+    return input, target_array.astype(input.dtype, copy=False)
 
 
 def _weight(name: str, weight, input: Value, same_shape: bool = False,

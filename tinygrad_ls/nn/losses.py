@@ -30,10 +30,12 @@ class _Loss(Module):
 
 
 def _buffer(value) -> np.ndarray | None:
-    """A weight argument as an ndarray buffer (None stays None)."""
+    """A weight argument as an ndarray buffer of its own (None stays None): a copy, so that
+    ``load_state_dict`` writes into the module's buffer, never into the caller's array (which
+    may also be read-only)."""
     if value is None:
         return None
-    return as_array(value.data if isinstance(value, Value) else value)
+    return np.array(as_array(value.data if isinstance(value, Value) else value), copy=True)
 
 
 class MSELoss(_Loss):
@@ -55,7 +57,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = 'mean', delta: float = 1.0):
         super().__init__(reduction)
-        if not delta > 0:
+        if not F.check_number('HuberLoss', 'delta', delta) > 0:
             raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
         self.delta = delta
 
@@ -93,7 +95,7 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean',
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
+        if not 0.0 <= F.check_number('CrossEntropyLoss', 'label_smoothing', label_smoothing) <= 1.0:
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}")
         self.register_buffer('weight', _buffer(weight))
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing

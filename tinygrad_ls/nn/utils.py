@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,13 +20,13 @@ from ..value import Value
 def l1_penalty(params: Iterable[Value]) -> Value:
     """``sum_p sum(|p|)`` over the given Values, as a differentiable scalar Value
     (0 for no parameters). Gradient ``sign(p)`` (0 at 0)."""
-    return _total([param.abs().sum() for param in _as_list(params)])
+    return _total([param.abs().sum() for param in _as_list(params, 'l1_penalty')])
 
 
 def l2_penalty(params: Iterable[Value]) -> Value:
     """``sum_p sum(p**2)`` over the given Values (no factor 1/2), as a differentiable scalar
     Value (0 for no parameters). Gradient ``2 p``."""
-    return _total([(param * param).sum() for param in _as_list(params)])
+    return _total([(param * param).sum() for param in _as_list(params, 'l2_penalty')])
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
@@ -38,11 +39,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     Parameters whose ``grad`` is None are skipped. A non-finite norm raises RuntimeError when
     ``error_if_nonfinite`` (it would turn every gradient into nan).
     """
+    for name, value in (('max_norm', max_norm), ('norm_type', norm_type)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"clip_grad_norm_: {name} must be a number, got {value!r}")
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive (or math.inf), got {norm_type!r}")
-    if max_norm < 0:
+    if not max_norm >= 0:  # NaN too: it would silently skip the clipping
         raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm!r}")
-    grads = [param.grad for param in _as_list(parameters) if param.grad is not None]
+    grads = [param.grad for param in _as_list(parameters, 'clip_grad_norm_') if param.grad is not None]
     if not grads:
         return 0.0
     norm_type = float(norm_type)
@@ -58,14 +62,15 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return total
 
 
-def _as_list(params) -> list:
+def _as_list(params, caller: str) -> list:
     """A single Value or an iterable of them (e.g. ``model.parameters()``) as a list."""
     if isinstance(params, Value):
         return [params]
     params = list(params)
     for i, param in enumerate(params):
         if not isinstance(param, Value):
-            raise TypeError(f"expected Values (e.g. model.parameters()), item {i} is {type(param).__name__}")
+            raise TypeError(f"{caller}: expected Values (e.g. model.parameters()), "
+                            f"item {i} is {type(param).__name__}")
     return params
 
 

@@ -108,6 +108,8 @@ class Cast(Function):
     name = 'cast'
 
     def __init__(self, dtype: np.dtype):
+        if dtype.kind not in 'biuf':  # a cast to str or object would make a non-numeric Value
+            raise TypeError(f"cast: dtype must be numeric or bool, got {dtype}")
         self.dtype = dtype
 
     def forward(self, x):

@@ -54,7 +54,7 @@ class CrossEntropy(Function):
         if self.plain:  # the common case, kept short: every a_i is the one-hot of t_i
             self.index = (np.arange(rows), target)
             per_row = -log_probs[self.index]
-            self.scale = 1.0 / rows if self.reduction == 'mean' else 1.0
+            self.scale = (1.0 / rows if rows else np.nan) if self.reduction == 'mean' else 1.0
             return self._reduced(per_row, rows)
         keep = ~ignored
         self.index = (np.arange(rows), np.where(keep, target, 0))

@@ -14,7 +14,10 @@ def normalize_axes(ndim: int, axis) -> tuple:
     """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:
         if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
@@ -113,20 +116,29 @@ def _shifted(x, axes):
 
 
 def _stable_logsumexp(x, axes: tuple):
-    """``log(sum(exp(x)))`` over ``axes`` with keepdims, shifted by the (finite) max."""
+    """``log(sum(exp(x)))`` over ``axes`` with keepdims, shifted by the (finite) max.
+    Where every element is -inf the result is -inf, without a divide-by-zero warning."""
     shifted, shift = _shifted(x, axes)
-    return np.log(np.add.reduce(np.exp(shifted), axis=axes, keepdims=True)) + shift
+    with np.errstate(divide='ignore'):
+        return np.log(np.add.reduce(np.exp(shifted), axis=axes, keepdims=True)) + shift
 
 
 class LogSumExp(_Reduction):
-    """``log(sum(exp(x)))``; backward ``grad * softmax(x)``."""
+    """``log(sum(exp(x)))``; backward ``grad * softmax(x)``.
+
+    The first-order backward takes the softmax from the max-shifted ``x`` rather than as
+    ``exp(x - out)``: for large ``out`` (e.g. 1e4 in float32) ``out`` has lost the digits
+    that ``x - out`` needs, and ``exp(x - out)`` would be off by 1e-4 relative."""
     name = 'logsumexp'
 
     def forward(self, x):
         return self._output(_stable_logsumexp(x, self._setup(x)))
 
     def backward(self, grad, out, x):
-        return (self._grad_kept(grad) * generic.exp(x - self._grad_kept(out)),)
+        if not isinstance(x, np.ndarray):  # create_graph: recorded ops, differentiable again
+            return (self._grad_kept(grad) * generic.exp(x - self._grad_kept(out)),)
+        exps = np.exp(_shifted(x, self.axes)[0])
+        return (self._grad_kept(grad) * (exps / np.add.reduce(exps, axis=self.axes, keepdims=True)),)
 
 
 class Softmax(Function):

@@ -45,6 +45,8 @@ class Adagrad(Optimizer):
     step with a gradient, like every other optimizer here; the updates are the same.
     """
 
+    _required_state = ('step', 'sum')
+
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10, *,
                  maximize: bool = False) -> None:

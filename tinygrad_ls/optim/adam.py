@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..value import Value
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _is_number
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,
@@ -75,6 +75,8 @@ class Adam(Optimizer):
     ``'exp_avg_sq'`` and, with amsgrad, ``'max_exp_avg_sq'`` (arrays of the parameter's dtype).
     """
 
+    _required_state = ('step', 'exp_avg', 'exp_avg_sq')
+
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  amsgrad: bool = False, *, maximize: bool = False,
@@ -88,9 +90,11 @@ class Adam(Optimizer):
         if not 0.0 <= options['eps']:
             raise ValueError(f"Invalid epsilon value: {options['eps']}")
         betas = options['betas']
-        if len(betas) != 2:
-            raise ValueError(f"Invalid betas: expected two numbers, got {betas}")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Invalid betas: expected two numbers, got {betas!r}")
         for i, beta in enumerate(betas):
+            if not _is_number(beta):
+                raise TypeError(f"Invalid beta parameter at index {i}: {beta!r} (a number is expected)")
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         if not 0.0 <= options['weight_decay']:

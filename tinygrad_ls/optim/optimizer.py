@@ -15,6 +15,7 @@ named by their index in ``param_groups`` order, as PyTorch does::
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
@@ -32,6 +33,17 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         start += weight * (end - start)
     else:
         start[...] = end - (end - start) * (1.0 - weight)
+
+
+# Options that must be real numbers (checked before their range, so that ``lr='1e-3'`` or
+# ``lr=None`` is a clear TypeError instead of "'<=' not supported between ...").
+_NUMBER_OPTIONS = ('lr', 'momentum', 'dampening', 'weight_decay', 'eps', 'alpha', 'lr_decay',
+                   'initial_accumulator_value', 'tolerance_grad', 'tolerance_change', 'max_iter',
+                   'max_eval', 'history_size')
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _describe(obj: Any) -> str:
@@ -59,7 +71,15 @@ class Optimizer:
         if isinstance(params, (set, frozenset)):
             raise TypeError("optimizer parameters need to be an ordered collection (a list), not a set: "
                             "the order of a set changes between runs")
-        groups = list(params)
+        if hasattr(params, 'parameters') and callable(params.parameters):
+            raise TypeError(f"params argument given to the optimizer should be an iterable of Values or "
+                            f"dicts, but got the {type(params).__name__} module itself; pass "
+                            "model.parameters()")
+        try:
+            groups = list(params)
+        except TypeError:
+            raise TypeError("params argument given to the optimizer should be an iterable of Values or "
+                            f"dicts, but got {_describe(params)}") from None
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -74,7 +94,11 @@ class Optimizer:
 
     # ---- subclass interface ---------------------------------------------------------------
     def _check_options(self, options: dict[str, Any]) -> None:
-        """Raise ValueError if a hyperparameter in ``options`` (a group or the defaults) is invalid."""
+        """Raise ValueError if a hyperparameter in ``options`` (a group or the defaults) is
+        invalid, TypeError if one that must be a number is not."""
+        for name in _NUMBER_OPTIONS:
+            if name in options and not _is_number(options[name]):
+                raise TypeError(f"Invalid {name} value: {options[name]!r} (a number is expected)")
         lr = options.get('lr', 0.0)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -83,11 +107,25 @@ class Optimizer:
         """Apply this optimizer's rule to one parameter in place (``grad`` is not None)."""
         raise NotImplementedError
 
+    # The entries a non-empty state of this optimizer must hold (besides lazily made ones).
+    _required_state: tuple[str, ...] = ()
+
     def _check_state(self, param: Value, state: dict[str, Any], where: str) -> None:
         """Raise ValueError if loaded ``state`` cannot belong to ``param``: by default every
-        array but ``'step'`` must have the parameter's shape."""
+        entry but ``'step'`` must be a floating ndarray of the parameter's shape, ``'step'`` a
+        number >= 0, and a non-empty state must hold every key of ``_required_state`` (so
+        that a later ``step()`` cannot fail half-way, after updating some parameters)."""
+        missing = [key for key in self._required_state if key not in state] if state else []
+        if missing:
+            raise ValueError(f"load_state_dict: {where} lacks {missing} (it holds {sorted(state)})")
         for key, value in state.items():
-            if key != 'step' and isinstance(value, np.ndarray) and value.shape != param.shape:
+            if key == 'step':  # an int here; a 0-d array when converted from PyTorch
+                if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in 'iuf' or not value >= 0:
+                    raise ValueError(f"load_state_dict: {where}['step'] must be a number >= 0, got {value!r}")
+            elif not isinstance(value, np.ndarray) or value.dtype.kind != 'f':
+                raise ValueError(f"load_state_dict: {where}[{key!r}] must be a floating-point ndarray, "
+                                 f"got {_describe(value)}")
+            elif value.shape != param.shape:
                 raise ValueError(f"load_state_dict: {where}[{key!r}] has shape {value.shape}, "
                                  f"but the parameter has shape {param.shape}")
 
@@ -154,7 +192,8 @@ class Optimizer:
         """One update of every parameter that has a gradient; returns ``closure()`` if given.
 
         ``closure`` re-evaluates the model (zero the grads, compute the loss, ``backward()``)
-        and returns the loss. Every gradient's shape is checked before any parameter changes.
+        and returns the loss. Every gradient (its shape and a real numeric dtype) and every
+        parameter (writable data) is checked before any parameter or state changes.
         """
         loss = None
         if closure is not None:
@@ -169,6 +208,12 @@ class Optimizer:
                 if grad.shape != p.shape:
                     raise ValueError(f"step: param_groups[{g}]['params'][{i}] has shape {p.shape} "
                                      f"but its grad has shape {grad.shape}")
+                if grad.dtype.kind not in 'iuf':
+                    raise TypeError(f"step: the grad of param_groups[{g}]['params'][{i}] has dtype "
+                                    f"{grad.dtype}; a real numeric grad is expected")
+                if not p.data.flags.writeable:
+                    raise ValueError(f"step: param_groups[{g}]['params'][{i}] (shape {p.shape}) holds a "
+                                     "read-only array and cannot be updated in place; give it a copy")
                 updates.append((p, grad, group))
         for p, grad, group in updates:
             self._update(p, grad, group)
@@ -198,6 +243,13 @@ class Optimizer:
             raise ValueError("load_state_dict: expected a dict with keys 'state' and 'param_groups', "
                              f"got {got}")
         saved_groups = list(state_dict['param_groups'])
+        for g, saved in enumerate(saved_groups):
+            if not isinstance(saved, dict) or not isinstance(saved.get('params'), (list, tuple, np.ndarray)):
+                raise ValueError(f"load_state_dict: param_groups[{g}] must be a dict with a 'params' list "
+                                 f"of indices, got {str(saved)[:80]}")
+        if not isinstance(state_dict['state'], dict):
+            raise ValueError("load_state_dict: 'state' must be a dict, "
+                             f"got {type(state_dict['state']).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"load_state_dict: the state dict has {len(saved_groups)} parameter groups, "
                              f"the optimizer has {len(self.param_groups)}")
@@ -205,7 +257,8 @@ class Optimizer:
             if len(saved['params']) != len(group['params']):
                 raise ValueError(f"load_state_dict: parameter group {g} has {len(saved['params'])} "
                                  f"parameters in the state dict and {len(group['params'])} in the optimizer")
-        id_map = dict(zip((int(i) for i in chain.from_iterable(s['params'] for s in saved_groups)),
+        saved_indices = chain.from_iterable(saved['params'] for saved in saved_groups)
+        id_map = dict(zip((_index(i, 'param_groups') for i in saved_indices),
                           chain.from_iterable(g['params'] for g in self.param_groups)))
         new_groups = []
         for group, saved in zip(self.param_groups, saved_groups):
@@ -215,10 +268,10 @@ class Optimizer:
             new_groups.append(new_group)
         new_state = {}
         for key, packed in state_dict['state'].items():
-            if int(key) not in id_map:
+            if _index(key, 'state') not in id_map:
                 raise ValueError(f"load_state_dict: state entry {key!r} names no parameter "
                                  f"(the groups list {sorted(id_map)})")
-            param = id_map[int(key)]
+            param = id_map[_index(key, 'state')]
             if not isinstance(packed, dict):
                 raise ValueError(f"load_state_dict: state[{key!r}] must be a dict, "
                                  f"got {type(packed).__name__}")
@@ -234,6 +287,15 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != 'params']
         return '\n'.join(lines) + '\n)'
+
+
+def _index(key: Any, where: str) -> int:
+    """A parameter index of a state dict (an int, or the string of one) as an int."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"load_state_dict: {where} holds {key!r} where a parameter index "
+                         "(an int) is expected") from None
 
 
 def _copy(value: Any, dtype: np.dtype | None = None) -> Any:

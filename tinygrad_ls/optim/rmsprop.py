@@ -62,6 +62,8 @@ class RMSprop(Optimizer):
     all starting at zero.
     """
 
+    _required_state = ('step', 'square_avg')
+
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
                  maximize: bool = False) -> None:
