@@ -267,9 +267,6 @@ def test_four_threads_taking_tl_grad_through_one_shared_model_match_sequential()
     assert all(p.grad is None for p in params)
 
 
-@pytest.mark.xfail(strict=True, reason="engine.backward accumulates into a shared leaf's .grad with a "
-                   "read-add-write that another thread can interleave: concurrent backward() calls "
-                   "on graphs sharing a leaf lose contributions (engine.py is not ours; reported)")
 def test_concurrent_backward_into_a_shared_leaf_loses_nothing():
     x = Value(np.zeros(3), requires_grad=True)
     barrier = threading.Barrier(4, timeout=TIMEOUT)

@@ -7,6 +7,7 @@ No recursion anywhere, so a chain of 100 000 ops backpropagates like a chain of 
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -163,7 +164,11 @@ def _seed(value: Value, grad, caller: str) -> np.ndarray:
             raise RuntimeError(f"{caller}: grad can be omitted only for a single-element Value, "
                                f"got shape {value.shape}; pass grad of that shape")
         return np.ones_like(value.data)
+    given = grad
     grad = np.asarray(grad.data if isinstance(grad, Value) else grad)
+    if grad.dtype.kind not in 'biuf':
+        raise TypeError(f"{caller}: grad must be numeric, got {str(given)[:40]!r} of dtype {grad.dtype} "
+                        f"(the Value has shape {value.shape})")
     if grad.shape != value.shape:
         if grad.size == 1 and value.size == 1:
             grad = grad.reshape(value.shape)
@@ -186,22 +191,46 @@ def backward(root: Value, grad=None) -> None:
         raise RuntimeError("backward: this Value does not require grad (nothing it was made "
                            "from requires grad, or it was made under no_grad)")
     results = backprop([root], [_seed(root, grad, 'backward')])
+    _check_leaf_grads(results)
     handed_to_leaves = set()
-    for node, node_grad in results.items():
-        if type(node_grad) is not np.ndarray:
-            node_grad = np.asarray(node_grad)
-        if node._fn is not None:
-            node.grad = node_grad  # a snapshot for inspection; may share memory with others
-        elif node.grad is not None:
-            node.grad = np.asarray(node.grad + node_grad)  # 0-d + 0-d gives a NumPy scalar
-        else:
-            # A leaf's grad is updated in place by users (clipping), so it must own its memory.
-            owner = id(node_grad if node_grad.base is None else node_grad.base)
-            if not node_grad.flags.writeable or owner in handed_to_leaves:
-                node_grad = node_grad.copy()
+    with _accumulate_lock:  # leaves shared by graphs in other threads: read-add-write atomically
+        for node, node_grad in results.items():
+            if type(node_grad) is not np.ndarray:
+                node_grad = np.asarray(node_grad)
+            if node._fn is not None:
+                node.grad = node_grad  # a snapshot for inspection; may share memory with others
+            elif node.grad is not None:
+                node.grad = np.asarray(node.grad + node_grad)  # 0-d + 0-d gives a NumPy scalar
             else:
-                handed_to_leaves.add(owner)
-            node.grad = node_grad
+                # A leaf's grad is updated in place by users (clipping), so it must own its memory.
+                owner = id(node_grad if node_grad.base is None else node_grad.base)
+                if not node_grad.flags.writeable or owner in handed_to_leaves:
+                    node_grad = node_grad.copy()
+                else:
+                    handed_to_leaves.add(owner)
+                node.grad = node_grad
+
+
+# One lock for every backward() of the process: uncontended it costs well under a microsecond
+# per call, and it makes concurrent backward() calls into shared parameters lose nothing.
+_accumulate_lock = threading.Lock()
+
+
+def _check_leaf_grads(results: dict) -> None:
+    """Refuse, before any ``.grad`` is written, a leaf whose existing ``.grad`` (set by the
+    user) is not an ndarray of the leaf's shape: adding onto it would fail half-way through
+    the leaves, or broadcast the grad to another shape silently."""
+    for node in results:
+        existing = node.grad
+        if node._fn is not None or existing is None:
+            continue
+        if not isinstance(existing, np.ndarray) or existing.shape != node.shape:
+            got = (f"shape {existing.shape}" if isinstance(existing, np.ndarray)
+                   else type(existing).__name__)
+            label = f" {node.name!r}" if node.name else ''
+            raise RuntimeError(f"backward: the leaf{label} of shape {node.shape} holds a .grad of {got}, "
+                               "which the new gradient cannot be added onto; set it to None or to an "
+                               "array of the leaf's shape (nothing was changed)")
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tuple:
