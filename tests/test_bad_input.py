@@ -433,8 +433,24 @@ def test_backward_onto_a_broadcastable_wrong_grad_is_refused(tmp_path: Path):
     world = make_world(tmp_path)
     param = last_param(world)
     param.grad = np.zeros(1, dtype=np.float32)
-    with pytest.raises((ValueError, RuntimeError)):
+    before = snapshot(world)
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*shape \(1,\)"):
         F.cross_entropy(world.model(world.x), world.targets).backward()
+    assert_same(before, snapshot(world))
+
+
+@pytest.mark.parametrize('hand_set', [np.zeros(2, dtype=np.float64), [0.0, 0.0]], ids=['float64', 'list'])
+def test_backward_onto_a_grad_of_another_dtype_or_type_is_refused(hand_set, tmp_path: Path):
+    """A float32 parameter's grad must stay a float32 ndarray: adding onto a float64 one
+    would silently make it float64, onto a list would fail after other leaves were updated."""
+    world = make_world(tmp_path)
+    param = last_param(world)
+    param.grad = hand_set
+    before = snapshot(world)
+    with pytest.raises(RuntimeError, match=r"backward: the leaf of shape \(2,\) and dtype float32 holds a "
+                                           r"\.grad of (shape \(2,\) and dtype float64|type list)"):
+        F.cross_entropy(world.model(world.x), world.targets).backward()
+    assert_same(before, snapshot(world))
 
 
 def test_backward_with_a_string_grad_names_backward(tmp_path: Path):

@@ -218,19 +218,22 @@ _accumulate_lock = threading.Lock()
 
 def _check_leaf_grads(results: dict) -> None:
     """Refuse, before any ``.grad`` is written, a leaf whose existing ``.grad`` (set by the
-    user) is not an ndarray of the leaf's shape: adding onto it would fail half-way through
-    the leaves, or broadcast the grad to another shape silently."""
+    user) is not an ndarray of the leaf's shape and dtype: adding onto it would fail half-way
+    through the leaves, or change the grad's shape (by broadcasting) or dtype silently."""
     for node in results:
         existing = node.grad
         if node._fn is not None or existing is None:
             continue
-        if not isinstance(existing, np.ndarray) or existing.shape != node.shape:
-            got = (f"shape {existing.shape}" if isinstance(existing, np.ndarray)
-                   else type(existing).__name__)
-            label = f" {node.name!r}" if node.name else ''
-            raise RuntimeError(f"backward: the leaf{label} of shape {node.shape} holds a .grad of {got}, "
-                               "which the new gradient cannot be added onto; set it to None or to an "
-                               "array of the leaf's shape (nothing was changed)")
+        if isinstance(existing, np.ndarray):
+            if existing.shape == node.shape and existing.dtype == node.dtype:
+                continue
+            got = f"shape {existing.shape} and dtype {existing.dtype}"
+        else:
+            got = f"type {type(existing).__name__}"
+        label = f" {node.name!r}" if node.name else ''
+        raise RuntimeError(f"backward: the leaf{label} of shape {node.shape} and dtype {node.dtype} holds "
+                           f"a .grad of {got}, which the new gradient cannot be added onto; set it to "
+                           "None or to an array of the leaf's shape and dtype (nothing was changed)")
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tuple:
