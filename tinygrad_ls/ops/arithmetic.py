@@ -67,7 +67,9 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``a ** b``: d/da = b a**(b-1) (0 where b == 0); d/db = a**b log(a) (0 where a == 0)."""
+    """``a ** b``: d/da = b a**(b-1) (0 where b == 0); d/db = a**b log(a) (0 where a == 0).
+
+    Both stay differentiable in ``a`` and ``b`` everywhere they are finite (create_graph)."""
     name = 'pow'
 
     def forward(self, a, b):
@@ -77,15 +79,18 @@ class Pow(Function):
         need_a, need_b = self.needs_input_grad
         grad_a = grad_b = None
         if need_a:
-            exponent = np.asarray(generic.data_of(b))
-            zero_exponent = exponent == 0
-            if not exponent.any():
-                grad_a = grad * 0
-            elif zero_exponent.any():  # 0 where b == 0, even at a == 0 (b * a**(b-1) would be 0 * inf)
-                keep = ~zero_exponent
-                grad_a = grad * b * (a * keep + zero_exponent) ** (b - 1) * keep
-            else:
-                grad_a = grad * b * a ** (b - 1)
+            # b * a**(b-1), written so that it stays a function of b where b == 0 (its
+            # derivative in b there is a**-1, needed for second derivatives). Only where
+            # a**-1 is not finite (b == 0 and a == 0 or subnormal) is the base replaced by 1:
+            # the gradient there is b * 1 = 0, PyTorch's value, instead of 0 * inf.
+            base = a
+            zero_exponent = np.asarray(generic.data_of(b)) == 0
+            if zero_exponent.any():
+                a_data = np.asarray(generic.data_of(a))
+                singular = zero_exponent & (np.abs(a_data) < np.finfo(a_data.dtype).tiny)
+                if singular.any():
+                    base = a + singular
+            grad_a = grad * b * base ** (b - 1)
         if need_b:
             zero_base = np.asarray(generic.data_of(a)) == 0
             safe_a = a + zero_base if zero_base.any() else a  # log(1) = 0 where the base is 0
