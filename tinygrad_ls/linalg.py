@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .checks import check_number
 from .value import Value
 
 
@@ -50,9 +51,7 @@ def least_squares(X, y, l2: float = 0.0, fit_intercept: bool = True) -> tuple[np
         raise ValueError(f"least_squares: empty input, X has shape {X.shape} and y has shape {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("least_squares: X and y must be finite (found NaN or inf)")
-    if isinstance(l2, bool) or not isinstance(l2, (int, float, np.number)):
-        raise TypeError(f"least_squares: l2 must be a number, got {l2!r}")
-    l2 = float(l2)
+    l2 = float(check_number('least_squares', 'l2', l2))
     if not math.isfinite(l2) or l2 < 0:
         raise ValueError(f"least_squares: l2 must be a finite number >= 0, got {l2}")
 

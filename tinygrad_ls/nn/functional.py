@@ -16,10 +16,10 @@ otherwise turn every parameter into NaN at the next optimizer step, silently).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
+from ..checks import check_number
 from ..ops import losses as ops
 from ..ops.linear import Linear
 from ..random import generator
@@ -191,14 +191,6 @@ def check_probability(name: str, p: float) -> None:
     """ValueError unless ``0 <= p <= 1`` (a dropout probability); TypeError for a non-number."""
     if not 0.0 <= check_number(name, 'p', p) <= 1.0:
         raise ValueError(f"{name}: probability p must be in [0, 1], got {p!r}")
-
-
-def check_number(name: str, argument: str, value):
-    """``value`` itself if it is a real number (not a bool), else TypeError naming
-    ``name`` and ``argument`` (rather than a bare "'<=' not supported" from a comparison)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: {argument} must be a number, got {value!r}")
-    return value
 
 
 def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:

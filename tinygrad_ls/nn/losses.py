@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_number
 from ..dtypes import as_array
 from ..ops.losses import REDUCTIONS
 from ..value import Value
@@ -57,7 +58,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = 'mean', delta: float = 1.0):
         super().__init__(reduction)
-        if not F.check_number('HuberLoss', 'delta', delta) > 0:
+        if not check_number('HuberLoss', 'delta', delta) > 0:
             raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
         self.delta = delta
 
@@ -95,7 +96,7 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean',
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
-        if not 0.0 <= F.check_number('CrossEntropyLoss', 'label_smoothing', label_smoothing) <= 1.0:
+        if not 0.0 <= check_number('CrossEntropyLoss', 'label_smoothing', label_smoothing) <= 1.0:
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}")
         self.register_buffer('weight', _buffer(weight))
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing

@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 
 import numpy as np
 
+from ..checks import check_number
 from ..dtypes import get_default_dtype
 from ..functions import stack
 from ..value import Value
@@ -39,9 +39,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     Parameters whose ``grad`` is None are skipped. A non-finite norm raises RuntimeError when
     ``error_if_nonfinite`` (it would turn every gradient into nan).
     """
-    for name, value in (('max_norm', max_norm), ('norm_type', norm_type)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"clip_grad_norm_: {name} must be a number, got {value!r}")
+    check_number('clip_grad_norm_', 'max_norm', max_norm)
+    check_number('clip_grad_norm_', 'norm_type', norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive (or math.inf), got {norm_type!r}")
     if not max_norm >= 0:  # NaN too: it would silently skip the clipping

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import is_number
 from ..value import Value
-from .optimizer import Optimizer, _is_number
+from .optimizer import Optimizer
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,
@@ -93,7 +94,7 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Invalid betas: expected two numbers, got {betas!r}")
         for i, beta in enumerate(betas):
-            if not _is_number(beta):
+            if not is_number(beta):
                 raise TypeError(f"Invalid beta parameter at index {i}: {beta!r} (a number is expected)")
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")

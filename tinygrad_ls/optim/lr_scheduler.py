@@ -9,17 +9,10 @@ they compose with other code changing the lr); the closed forms are in each docs
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
+from ..checks import check_number
 from .optimizer import Optimizer
-
-
-def _number(name: str, argument: str, value):
-    """``value`` if it is a real number (not a bool), else TypeError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: {argument} must be a number, got {value!r}")
-    return value
 
 
 class LRScheduler:
@@ -88,7 +81,7 @@ class StepLR(LRScheduler):
                  last_epoch: int = -1) -> None:
         if not (isinstance(step_size, int) and step_size >= 1):
             raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        if not 0.0 <= _number('StepLR', 'gamma', gamma):
+        if not 0.0 <= check_number('StepLR', 'gamma', gamma):
             raise ValueError(f"StepLR: gamma must be non-negative, got {gamma}")
         self.step_size = step_size
         self.gamma = gamma
@@ -106,7 +99,7 @@ class ExponentialLR(LRScheduler):
     computed as ``lr = lr * gamma`` each step."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        if not 0.0 <= _number('ExponentialLR', 'gamma', gamma):
+        if not 0.0 <= check_number('ExponentialLR', 'gamma', gamma):
             raise ValueError(f"ExponentialLR: gamma must be non-negative, got {gamma}")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -131,10 +124,10 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1) -> None:
-        if _number('LinearLR', 'start_factor', start_factor) > 1.0 or not start_factor > 0:
+        if check_number('LinearLR', 'start_factor', start_factor) > 1.0 or not start_factor > 0:
             raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or "
                              f"equal to 1, got {start_factor}")
-        if _number('LinearLR', 'end_factor', end_factor) > 1.0 or not end_factor >= 0:
+        if check_number('LinearLR', 'end_factor', end_factor) > 1.0 or not end_factor >= 0:
             raise ValueError(f"Ending multiplicative factor expected to be between 0 and 1, got {end_factor}")
         if not (isinstance(total_iters, int) and total_iters >= 1):
             raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters!r}")
@@ -165,9 +158,9 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
-        if not _number('CosineAnnealingLR', 'T_max', T_max) > 0:
+        if not check_number('CosineAnnealingLR', 'T_max', T_max) > 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
-        if not 0.0 <= _number('CosineAnnealingLR', 'eta_min', eta_min):
+        if not 0.0 <= check_number('CosineAnnealingLR', 'eta_min', eta_min):
             raise ValueError(f"CosineAnnealingLR: eta_min must be non-negative, got {eta_min}")
         self.T_max = T_max
         self.eta_min = eta_min

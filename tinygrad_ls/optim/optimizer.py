@@ -15,13 +15,13 @@ named by their index in ``param_groups`` order, as PyTorch does::
 """
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from ..checks import is_number
 from ..mode import enable_grad
 from ..value import Value
 
@@ -40,10 +40,6 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
 _NUMBER_OPTIONS = ('lr', 'momentum', 'dampening', 'weight_decay', 'eps', 'alpha', 'lr_decay',
                    'initial_accumulator_value', 'tolerance_grad', 'tolerance_change', 'max_iter',
                    'max_eval', 'history_size')
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _describe(obj: Any) -> str:
@@ -97,7 +93,7 @@ class Optimizer:
         """Raise ValueError if a hyperparameter in ``options`` (a group or the defaults) is
         invalid, TypeError if one that must be a number is not."""
         for name in _NUMBER_OPTIONS:
-            if name in options and not _is_number(options[name]):
+            if name in options and not is_number(options[name]):
                 raise TypeError(f"Invalid {name} value: {options[name]!r} (a number is expected)")
         lr = options.get('lr', 0.0)
         if not 0.0 <= lr:
