@@ -249,6 +249,13 @@ def programs(draw, max_steps: int = 7) -> Program:
 
 # ---- properties ---------------------------------------------------------------------------------
 
+def run_with_seed(program: Program, data) -> tuple:
+    """Fresh leaves, the program's output on them and a random output gradient (seed)."""
+    leaves = program.leaves()
+    out = program(*leaves)
+    return leaves, out, data.draw(hnp.arrays(np.float64, out.shape, elements=ELEMENTS))
+
+
 @fuzz_settings(500)
 @given(program=programs())
 def test_random_programs_pass_gradcheck(program):
@@ -258,9 +265,7 @@ def test_random_programs_pass_gradcheck(program):
 @fuzz_settings(400)
 @given(program=programs(), data=st.data())
 def test_backward_twice_is_exactly_twice_once(program, data):
-    leaves = program.leaves()
-    out = program(*leaves)
-    seed = data.draw(hnp.arrays(np.float64, out.shape, elements=ELEMENTS))
+    leaves, out, seed = run_with_seed(program, data)
     out.backward(seed)
     once = [None if leaf.grad is None else leaf.grad.copy() for leaf in leaves]  # None: unused input
     intermediate = [(node, node.grad.copy()) for node in tl.engine.toposort([out]) if node._fn is not None]
@@ -274,9 +279,7 @@ def test_backward_twice_is_exactly_twice_once(program, data):
 @fuzz_settings(400)
 @given(program=programs(), data=st.data())
 def test_tl_grad_equals_the_gradients_backward_stores(program, data):
-    leaves = program.leaves()
-    out = program(*leaves)
-    seed = data.draw(hnp.arrays(np.float64, out.shape, elements=ELEMENTS))
+    leaves, out, seed = run_with_seed(program, data)
     grads = tl.grad(out, leaves, grad_outputs=seed)
     assert all(leaf.grad is None for leaf in leaves)  # tl.grad touches no .grad
     second_order = tl.grad(out, leaves, grad_outputs=Value(seed), create_graph=True)
