@@ -10,7 +10,7 @@ import pytest
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value
-from tinygrad_ls.function import Function
+from tinygrad_ls.ops.base import Function
 from tinygrad_ls.ops import generic
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .function import _check_finite
+from .ops.base import _check_finite
 from .mode import modes, set_grad_enabled
 from .ops import generic
 from .value import Value

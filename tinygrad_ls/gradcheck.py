@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .engine import grad as autograd_grad
-from .functions import concat
+from .combine import concat
 from .value import Value
 
 

@@ -1,6 +1,6 @@
 """``Value``: an ndarray (0-d for a scalar) that remembers the op that made it.
 
-Every op goes through ``Function.apply`` (``function.py``); the graph is walked by
+Every op goes through ``Function.apply`` (``ops/base.py``); the graph is walked by
 ``engine.py``. This module only holds the data, the attributes of API.md and the operator
 methods, each a one-line call of an op class from ``ops/``.
 """

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..checks import check_number
 from ..ops import losses as ops
-from ..ops.linear import Linear
+from ..ops.linear import FusedLinear
 from ..random import generator
 from ..value import Value
 
@@ -77,8 +77,8 @@ def dropout(input, p: float = 0.5, training: bool = True) -> Value:
 def linear(input, weight, bias=None) -> Value:
     """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out)."""
     if bias is None:
-        return Linear.apply(input, weight)
-    return Linear.apply(input, weight, bias)
+        return FusedLinear.apply(input, weight)
+    return FusedLinear.apply(input, weight, bias)
 
 
 # ---- regression losses --------------------------------------------------------------------

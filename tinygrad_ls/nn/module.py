@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from ..function import sequence_mark
+from ..ops.base import sequence_mark
 from ..value import Value
 from .parameter import Parameter
 

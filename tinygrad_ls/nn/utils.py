@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checks import check_number
 from ..dtypes import get_default_dtype
-from ..functions import stack
+from ..combine import stack
 from ..value import Value
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
+from .base import Function
 from . import generic
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
+from .base import Function
 from . import generic
 
 
-class Linear(Function):
+class FusedLinear(Function):
     """``x @ W.T + b`` for ``x`` (..., in), ``W`` (out, in), ``b`` (out,) or absent -> (..., out).
 
     Backward, with the leading axes of ``x`` and ``g`` flattened into rows:

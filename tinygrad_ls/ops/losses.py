@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
+from .base import Function
 from ..value import Value
 from . import generic
 

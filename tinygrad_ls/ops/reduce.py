@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..function import Function
+from .base import Function
 from . import generic
 
 

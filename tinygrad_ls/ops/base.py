@@ -19,9 +19,9 @@ import itertools
 
 import numpy as np
 
-from .dtypes import as_array
-from .mode import modes
-from .value import Value
+from ..dtypes import as_array
+from ..mode import modes
+from ..value import Value
 
 _sequence = itertools.count()  # thread-safe: next() on a count is atomic in CPython
 
