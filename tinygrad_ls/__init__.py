@@ -5,10 +5,10 @@
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
 from . import data, metrics, nn, optim, train
+from .combine import concat, maximum, minimum, stack, where
 from .creation import ones, rand, randn, zeros
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import backward, grad
-from .combine import concat, maximum, minimum, stack, where
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .linalg import least_squares
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .ops.base import _check_finite
 from .mode import modes, set_grad_enabled
 from .ops import generic
+from .ops.base import _check_finite
 from .value import Value
 
 

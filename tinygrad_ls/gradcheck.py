@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .engine import grad as autograd_grad
 from .combine import concat
+from .engine import grad as autograd_grad
 from .value import Value
 
 

@@ -261,6 +261,20 @@ class HookHandle:
             self._hooks.remove(self._hook)
 
 
+def data_of(x):
+    """The raw data behind ``x``: a Value's ndarray, anything else exactly as it is (no copy,
+    no conversion). The one way to unwrap: ops use it for masks and shapes, whose own
+    derivative is zero; everything else reads user input through ``to_numpy``."""
+    return x.data if isinstance(x, Value) else x
+
+
+def to_numpy(x, dtype=None) -> np.ndarray:
+    """``x`` (a Value, ndarray, number or nested list) as an ndarray: a Value's data and
+    ndarrays as they are (no copy unless ``dtype`` asks for a cast), anything else through
+    ``np.asarray`` (so lists keep NumPy's dtype, unlike ``Value(list)``)."""
+    return np.asarray(x.data if isinstance(x, Value) else x, dtype=dtype)
+
+
 def _data(other):
     """The raw operand of a comparison."""
     if isinstance(other, Value):

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..checks import check_number
-from ..dtypes import get_default_dtype
 from ..combine import stack
+from ..dtypes import get_default_dtype
 from ..value import Value
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Function
+from ..value import data_of
 from . import generic
+from .base import Function
 
 
 class Add(Function):
@@ -84,15 +85,15 @@ class Pow(Function):
             # a**-1 is not finite (b == 0 and a == 0 or subnormal) is the base replaced by 1:
             # the gradient there is b * 1 = 0, PyTorch's value, instead of 0 * inf.
             base = a
-            zero_exponent = np.asarray(generic.data_of(b)) == 0
+            zero_exponent = np.asarray(data_of(b)) == 0
             if zero_exponent.any():
-                a_data = np.asarray(generic.data_of(a))
+                a_data = np.asarray(data_of(a))
                 singular = zero_exponent & (np.abs(a_data) < np.finfo(a_data.dtype).tiny)
                 if singular.any():
                     base = a + singular
             grad_a = grad * b * base ** (b - 1)
         if need_b:
-            zero_base = np.asarray(generic.data_of(a)) == 0
+            zero_base = np.asarray(data_of(a)) == 0
             safe_a = a + zero_base if zero_base.any() else a  # log(1) = 0 where the base is 0
             grad_b = grad * out * generic.log(safe_a)
         return grad_a, grad_b
@@ -111,7 +112,7 @@ class MatMul(Function):
 
     def backward(self, grad, out, a, b):
         need_a, need_b = self.needs_input_grad
-        a_shape, b_shape = np.shape(generic.data_of(a)), np.shape(generic.data_of(b))
+        a_shape, b_shape = np.shape(data_of(a)), np.shape(data_of(b))
         if len(a_shape) == 2 and len(b_shape) == 2:  # the common case, kept short
             return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
         if len(a_shape) == 1 and len(b_shape) == 1:

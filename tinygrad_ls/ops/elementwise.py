@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..value import data_of
 from .base import Function
-from . import generic
 
 
 class Exp(Function):
@@ -67,7 +67,7 @@ class Relu(Function):
         return np.maximum(x, 0)
 
     def backward(self, grad, out, x):
-        return (grad * (generic.data_of(x) > 0),)
+        return (grad * (data_of(x) > 0),)
 
 
 class Abs(Function):
@@ -78,7 +78,7 @@ class Abs(Function):
         return np.abs(x)
 
     def backward(self, grad, out, x):
-        return (grad * np.sign(generic.data_of(x)),)
+        return (grad * np.sign(data_of(x)),)
 
 
 class Clip(Function):
@@ -94,7 +94,7 @@ class Clip(Function):
         return np.clip(x, self.low, self.high)
 
     def backward(self, grad, out, x):
-        x = generic.data_of(x)
+        x = data_of(x)
         inside = np.ones(x.shape, dtype=bool)
         if self.low is not None:
             inside &= x >= self.low
@@ -116,4 +116,4 @@ class Cast(Function):
         return x.astype(self.dtype)
 
     def backward(self, grad, out, x):
-        return (grad.astype(generic.data_of(x).dtype),)
+        return (grad.astype(data_of(x).dtype),)

@@ -7,11 +7,6 @@ import numpy as np
 from ..value import Value
 
 
-def data_of(x):
-    """The raw ndarray: for masks and other constants whose own derivative is zero."""
-    return x.data if isinstance(x, Value) else x
-
-
 def exp(x):
     return x.exp() if isinstance(x, Value) else np.exp(x)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..value import data_of
 from .base import Function
-from . import generic
 
 
 class FusedLinear(Function):
@@ -35,7 +35,7 @@ class FusedLinear(Function):
         if True in needs[1:]:
             rows = grad if grad.ndim == 2 else grad.reshape((-1, grad.shape[-1]))
             if needs[1]:
-                x_shape = np.shape(generic.data_of(x))
+                x_shape = np.shape(data_of(x))
                 grad_weight = rows.T @ (x if len(x_shape) == 2 else x.reshape((-1, x_shape[-1])))
             if len(needs) == 3 and needs[2]:
                 grad_bias = rows.sum(axis=0)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Function
-from ..value import Value
+from ..value import Value, data_of
 from . import generic
+from .base import Function
 
 REDUCTIONS = ('mean', 'sum', 'none')
 LOG_CLAMP = -100.0     # binary_cross_entropy clamps its logs here, like PyTorch
@@ -84,14 +84,14 @@ class CrossEntropy(Function):
             return per_row.sum() / total_weight
 
     def backward(self, grad, out, logits):
-        shape = np.shape(generic.data_of(logits))
+        shape = np.shape(data_of(logits))
         if isinstance(logits, Value):  # create_graph: softmax as a recorded op
             probs = logits.reshape(-1, shape[-1]).softmax(axis=-1)
         else:
             probs = np.exp(self.log_probs)
         row_grad = (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
         if self.plain:
-            onehot = np.zeros(np.shape(generic.data_of(probs)), dtype=self.log_probs.dtype)
+            onehot = np.zeros(np.shape(data_of(probs)), dtype=self.log_probs.dtype)
             onehot[self.index] = 1
             return (((probs - onehot) * row_grad).reshape(shape),)
         coef = np.zeros(probs.shape, dtype=self.log_probs.dtype)  # a, built densely
@@ -212,7 +212,7 @@ class AbsoluteError(ElementwiseLoss):
         return np.abs(a - b)
 
     def backward(self, grad, out, a, b):
-        sign = np.sign(generic.data_of(a) - generic.data_of(b))
+        sign = np.sign(data_of(a) - data_of(b))
         return _both(self.needs_input_grad, self.upstream(grad) * sign)
 
 

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from .base import Function
+from ..value import data_of
 from . import generic
+from .base import Function
 
 
 def normalize_axes(ndim: int, axis) -> tuple:
@@ -66,7 +67,7 @@ class Sum(_Reduction):
         return self._output(x.sum(axis=self._setup(x), keepdims=True))
 
     def backward(self, grad, out, x):
-        return (generic.broadcast_to(self._grad_kept(grad), np.shape(generic.data_of(x))),)
+        return (generic.broadcast_to(self._grad_kept(grad), np.shape(data_of(x))),)
 
 
 class Mean(_Reduction):
@@ -81,7 +82,7 @@ class Mean(_Reduction):
         return self._output(np.add.reduce(x, axis=axes, keepdims=True) / self.count)
 
     def backward(self, grad, out, x):
-        shape = np.shape(generic.data_of(x))
+        shape = np.shape(data_of(x))
         return (generic.broadcast_to(self._grad_kept(grad) / self.count, shape),)
 
 
@@ -95,7 +96,7 @@ class Max(_Reduction):
         return self._output(self.kept)
 
     def backward(self, grad, out, x):
-        x = generic.data_of(x)
+        x = data_of(x)
         hits = x == self.kept
         share = hits / hits.sum(axis=self.axes, keepdims=True).astype(x.dtype)
         return (self._grad_kept(grad) * share,)

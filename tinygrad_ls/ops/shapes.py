@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Function
-from ..value import Value
+from ..value import Value, data_of
 from . import generic
+from .base import Function
 
 _BASIC_INDEX_TYPES = (int, np.integer, slice, type(None), type(Ellipsis))
 
@@ -21,7 +21,7 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, grad, out, x):
-        return (grad.reshape(np.shape(generic.data_of(x))),)
+        return (grad.reshape(np.shape(data_of(x))),)
 
 
 class Transpose(Function):
@@ -55,7 +55,7 @@ class BroadcastTo(Function):
         return np.broadcast_to(x, self.shape)
 
     def backward(self, grad, out, x):
-        return (generic.sum_to(grad, np.shape(generic.data_of(x))),)
+        return (generic.sum_to(grad, np.shape(data_of(x))),)
 
 
 def normalize_index(index):
@@ -86,7 +86,7 @@ class GetItem(Function):
         return np.asarray(x[self.index])
 
     def backward(self, grad, out, x):
-        shape = np.shape(generic.data_of(x))
+        shape = np.shape(data_of(x))
         if isinstance(grad, Value):
             return (ScatterAdd.apply(grad, index=self.index, shape=shape),)
         return (_scatter_add(grad, self.index, shape),)
