@@ -11,7 +11,7 @@ import pytest
 import tinygrad_ls as tl
 from tinygrad_ls import Value
 from tinygrad_ls.ops.base import Function
-from tinygrad_ls.ops import generic
+from tinygrad_ls.value import data_of
 
 
 def f64(data, requires_grad: bool = True, name: str | None = None) -> Value:
@@ -795,7 +795,7 @@ class WrongSquare(Function):
         return x * x
 
     def backward(self, grad, out, x):
-        scale = np.ones(np.shape(generic.data_of(x)))
+        scale = np.ones(np.shape(data_of(x)))
         scale[1, 2] = 1.5
         return (grad * 2 * x * scale,)
 
@@ -819,7 +819,7 @@ class DetachedSquare(Function):
         return x * x
 
     def backward(self, grad, out, x):
-        return (grad * 2 * generic.data_of(x),)
+        return (grad * 2 * data_of(x),)
 
 
 def test_gradcheck_passes_for_correct_functions():
