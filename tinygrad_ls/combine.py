@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from .ops import select, shapes
-from .value import Value
+from .value import Value, to_numpy
 
 
 def concat(values: Sequence, axis: int = 0) -> Value:
@@ -21,7 +19,7 @@ def stack(values: Sequence, axis: int = 0) -> Value:
 
 def where(condition, a, b) -> Value:
     """``a`` where ``condition`` is true, else ``b`` (broadcasting); ``condition`` takes no grad."""
-    condition = np.asarray(condition.data if isinstance(condition, Value) else condition)
+    condition = to_numpy(condition)
     if condition.dtype.kind not in 'biuf':  # np.asarray('no', dtype=bool) would be True
         raise TypeError(f"where: condition must be bool (or numeric), got dtype {condition.dtype} "
                         f"(condition shape {condition.shape})")

@@ -15,7 +15,7 @@ import numpy as np
 from .mode import modes, set_grad_enabled
 from .ops import generic
 from .ops.base import _check_finite
-from .value import Value
+from .value import Value, to_numpy
 
 
 def toposort(roots: Iterable[Value]) -> list:
@@ -61,29 +61,32 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
     and its inputs are always older, so taking the newest node from a heap means all of its
     consumers are done. Leaves have no backward; their gradients are complete at the end.
     """
-    relevant = None
-    if wanted is not None:
-        relevant = set()
-        for node in toposort(roots):  # parents first: a node matters if it or a parent leads to `wanted`
-            if node in wanted or (node._fn is not None and any(
-                    arg in relevant for arg in node._fn.inputs if isinstance(arg, Value))):
-                relevant.add(node)
-    pending: dict = {}
-    heap: list = []
-    for root, root_grad in zip(roots, root_grads):
-        if not root.requires_grad or (relevant is not None and root not in relevant):
-            continue
-        previous = pending.get(root)
-        if previous is None:
-            pending[root] = root_grad
-            if root._fn is not None:
-                heapq.heappush(heap, (-root._fn.sequence, root))
-        else:
-            pending[root] = previous + root_grad
+    relevant = None if wanted is None else _leading_to(roots, wanted)
+    pending: dict = {}  # node -> its gradient so far (complete once the node leaves the heap)
+    heap: list = []     # (-sequence, node) of every op node in `pending`: newest first
     results = {}
     check = modes.detect_anomaly
+    fn = None  # the op whose input gradients `edges` holds; None for the seeds
+    edges = zip(roots, [root.requires_grad for root in roots], root_grads)
     with set_grad_enabled(create_graph):
-        while heap:
+        while True:
+            for arg, need, arg_grad in edges:  # add each gradient to `pending`, queueing new nodes
+                if not need or arg_grad is None or (relevant is not None and arg not in relevant):
+                    continue
+                if check and fn is not None:
+                    _check_finite(arg_grad, f"backward of '{fn.name}'")
+                data = arg.data
+                if arg_grad.shape != data.shape or arg_grad.dtype is not data.dtype:
+                    arg_grad = _conform(arg_grad, data, fn)
+                previous = pending.get(arg)
+                if previous is None:
+                    pending[arg] = arg_grad
+                    if arg._fn is not None:
+                        heapq.heappush(heap, (-arg._fn.sequence, arg))
+                else:
+                    pending[arg] = previous + arg_grad
+            if not heap:
+                break
             node = heapq.heappop(heap)[1]
             grad = pending.pop(node)
             if node._hooks:
@@ -103,36 +106,41 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                 input_grads = fn.backward(grad, out, inputs[0])
             else:
                 input_grads = fn.backward(grad, out, *inputs)
-            for arg, need, input_grad in zip(fn.inputs, fn.needs_input_grad, input_grads):
-                if not need or input_grad is None or (relevant is not None and arg not in relevant):
-                    continue
-                if check:
-                    _check_finite(input_grad, f"backward of '{fn.name}'")
-                data = arg.data
-                if input_grad.shape != data.shape or input_grad.dtype is not data.dtype:
-                    input_grad = _conform(input_grad, data, fn)
-                previous = pending.get(arg)
-                if previous is None:
-                    pending[arg] = input_grad
-                    if arg._fn is not None:
-                        heapq.heappush(heap, (-arg._fn.sequence, arg))
-                else:
-                    pending[arg] = previous + input_grad
-        for leaf, grad in pending.items():  # only leaves are left
-            if leaf._hooks:
-                grad = _run_hooks(leaf, grad, create_graph)
-            if wanted is None or leaf in wanted:
-                results[leaf] = grad
+            edges = zip(fn.inputs, fn.needs_input_grad, input_grads)
+        _finish_leaves(pending, results, wanted, create_graph)
     return results
 
 
+def _leading_to(roots: Sequence[Value], wanted: set) -> set:
+    """The nodes on a path from ``roots`` down to a Value in ``wanted`` (pruning for ``grad``):
+    in parents-first order a node matters if it is wanted or one of its inputs matters."""
+    relevant = set()
+    for node in toposort(roots):
+        if node in wanted or (node._fn is not None and any(
+                arg in relevant for arg in node._fn.inputs if isinstance(arg, Value))):
+            relevant.add(node)
+    return relevant
+
+
+def _finish_leaves(pending: dict, results: dict, wanted: set | None, create_graph: bool) -> None:
+    """After the sweep only leaves are pending, their gradients complete: run their hooks and
+    hand them to ``results``."""
+    for leaf, grad in pending.items():
+        if leaf._hooks:
+            grad = _run_hooks(leaf, grad, create_graph)
+        if wanted is None or leaf in wanted:
+            results[leaf] = grad
+
+
 def _conform(grad, data: np.ndarray, fn):
-    """Sum a broadcast gradient back to its input's shape and cast it to the input's dtype."""
+    """Sum a broadcast gradient back to its input's shape and cast it to the input's dtype
+    (``fn`` is the op that gave it, None for a seed)."""
     if grad.shape != data.shape:
         try:
             grad = generic.sum_to(grad, data.shape)
         except ValueError:
-            raise RuntimeError(f"backward of '{fn.name}' gave a gradient of shape {grad.shape} "
+            source = f"backward of '{fn.name}'" if fn is not None else 'the seed'
+            raise RuntimeError(f"{source} gave a gradient of shape {grad.shape} "
                                f"for an input of shape {data.shape}") from None
     if grad.dtype != data.dtype:
         grad = grad.astype(data.dtype)
@@ -148,8 +156,7 @@ def _run_hooks(node: Value, grad, create_graph: bool):
             if create_graph:
                 replaced = replaced if isinstance(replaced, Value) else Value(np.asarray(replaced))
             else:
-                replaced = np.asarray(replaced.data if isinstance(replaced, Value) else replaced,
-                                      dtype=node.dtype)
+                replaced = to_numpy(replaced, dtype=node.dtype)
             if replaced.shape != node.shape:
                 raise ValueError(f"hook returned a gradient of shape {replaced.shape} "
                                  f"for a Value of shape {node.shape}")
@@ -165,7 +172,7 @@ def _seed(value: Value, grad, caller: str) -> np.ndarray:
                                f"got shape {value.shape}; pass grad of that shape")
         return np.ones_like(value.data)
     given = grad
-    grad = np.asarray(grad.data if isinstance(grad, Value) else grad)
+    grad = to_numpy(grad)
     if grad.dtype.kind not in 'biuf':
         raise TypeError(f"{caller}: grad must be numeric, got {str(given)[:40]!r} of dtype {grad.dtype} "
                         f"(the Value has shape {value.shape})")
@@ -239,17 +246,18 @@ def _check_leaf_grads(results: dict) -> None:
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, one Value per input.
 
-    ``outputs``/``inputs``: a Value or a sequence of Values. ``grad_outputs``: one gradient
-    per output (may be None for single-element outputs). An input the outputs do not depend
-    on gets zeros. With ``create_graph=True`` the returned Values are themselves
+    ``outputs``/``inputs``: a Value or a sequence of Values. ``grad_outputs``: a sequence with
+    one gradient per output (None for a single-element output), or, for a single output, the
+    gradient itself (a Value, an ndarray or a number, NumPy scalars included). An input the
+    outputs do not depend on gets zeros. With ``create_graph=True`` the returned Values are themselves
     differentiable (second derivatives, Hessian-vector products). Touches no ``.grad``.
     """
     outputs = (outputs,) if isinstance(outputs, Value) else tuple(outputs)
     inputs = (inputs,) if isinstance(inputs, Value) else tuple(inputs)
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
-    elif isinstance(grad_outputs, (Value, np.ndarray, int, float)):
-        grad_outputs = (grad_outputs,)
+    elif isinstance(grad_outputs, (Value, np.ndarray, np.generic, int, float)):
+        grad_outputs = (grad_outputs,)  # one gradient, for a single output
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
     for i, value in enumerate(inputs):
@@ -264,15 +272,15 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tupl
             seeds.append(seed)
             continue
         array = _seed(output, seed, 'grad')
-        seeds.append(Value._from_op(array, None) if create_graph else array)
+        seeds.append(Value._wrap(array) if create_graph else array)
     results = backprop(outputs, seeds, create_graph=create_graph, wanted=set(inputs))
     gradients = []
     for value in inputs:
         found = results.get(value)
         if found is None:
-            gradients.append(Value._from_op(np.zeros_like(value.data), None))
+            gradients.append(Value._wrap(np.zeros_like(value.data)))
         elif isinstance(found, Value):
             gradients.append(found)
         else:
-            gradients.append(Value._from_op(np.array(found, copy=True), None))
+            gradients.append(Value._wrap(np.array(found, copy=True)))
     return tuple(gradients)

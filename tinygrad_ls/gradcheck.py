@@ -8,7 +8,7 @@ import numpy as np
 
 from .combine import concat
 from .engine import grad as autograd_grad
-from .value import Value
+from .value import Value, data_of
 
 
 class GradcheckError(RuntimeError):
@@ -90,7 +90,7 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, eps: float = 1e-6, at
     inputs = _float64_copies(_as_tuple(inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = tuple(Value(rng.standard_normal(np.shape(out.data if isinstance(out, Value) else out)))
+        grad_outputs = tuple(Value(rng.standard_normal(np.shape(data_of(out))))
                              for out in _as_tuple(fn(*inputs)))
     grad_outputs = tuple(Value(v).astype(np.float64) for v in _as_tuple(grad_outputs))
 

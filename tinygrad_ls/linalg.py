@@ -6,11 +6,11 @@ import math
 import numpy as np
 
 from .checks import check_number
-from .value import Value
+from .value import to_numpy
 
 
 def _as_float64(name: str, data) -> np.ndarray:
-    array = np.asarray(data.data if isinstance(data, Value) else data)
+    array = to_numpy(data)
     if array.dtype.kind not in 'biuf':
         raise TypeError(f"least_squares: {name} must be numeric, got dtype {array.dtype}")
     return array.astype(np.float64)

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .value import Value
-
-
-def _as_numpy(x) -> np.ndarray:
-    return x.data if isinstance(x, Value) else np.asarray(x)
+from .value import to_numpy
 
 
 def accuracy(logits_or_probs, targets, threshold: float = 0.0) -> float:
@@ -27,7 +23,7 @@ def accuracy(logits_or_probs, targets, threshold: float = 0.0) -> float:
 
     Raises ValueError for an empty batch or shapes that do not match.
     """
-    outputs, labels = _as_numpy(logits_or_probs), _as_numpy(targets)
+    outputs, labels = to_numpy(logits_or_probs), to_numpy(targets)
     for name, array in (('outputs', outputs), ('targets', labels)):
         if array.dtype.kind not in 'biuf':
             raise TypeError(f"accuracy: {name} must be numeric, got dtype {array.dtype} "

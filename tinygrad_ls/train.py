@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .mode import no_grad
-from .value import Value
+from .value import Value, to_numpy
 
 
 class History:
@@ -113,8 +113,8 @@ def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Cal
             total += _loss_value(loss_fn(output, target)) * n
             count += n
             if metrics:
-                outputs.append(output.data if isinstance(output, Value) else np.asarray(output))
-                targets.append(target.data if isinstance(target, Value) else np.asarray(target))
+                outputs.append(to_numpy(output))
+                targets.append(to_numpy(target))
         if count == 0:
             raise ValueError("fit: the validation loader yielded no batches")
         logs = {'val_loss': total / count}

@@ -36,16 +36,18 @@ class Value:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _from_op(cls, data: np.ndarray, fn) -> Value:
-        """Fast constructor for op results (``fn`` is None when nothing was recorded)."""
+    @staticmethod
+    def _wrap(array: np.ndarray, fn=None) -> Value:
+        """The one fast way to build a Value: ``array`` (an ndarray, taken as it is: not
+        converted, not copied) with ``fn`` the op that made it, or ``fn=None`` for a leaf that
+        requires no grad (op results under no_grad, constants, detached data). Every op's
+        result goes through here, so it sets the slots directly instead of running
+        ``__init__``'s conversions."""
         value = object.__new__(Value)
-        value.data = data
-        value.grad = None
+        value.data = array
+        value.grad = value.name = value._hooks = None
         value.requires_grad = fn is not None
-        value.name = None
         value._fn = fn
-        value._hooks = None
         return value
 
     # ---- attributes -----------------------------------------------------------------------
@@ -122,7 +124,7 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf sharing this data, cut from the graph."""
-        return Value._from_op(self.data, None)
+        return Value._wrap(self.data)
 
     def requires_grad_(self, flag: bool = True) -> Value:
         """Set ``requires_grad`` in place (only float dtypes can require grad)."""
@@ -171,10 +173,10 @@ class Value:
     def __pos__(self): return self
 
     # Comparisons give bool Values that take no gradient. `==` stays identity so Values hash.
-    def __lt__(self, other): return Value._from_op(np.asarray(self.data < _data(other)), None)
-    def __le__(self, other): return Value._from_op(np.asarray(self.data <= _data(other)), None)
-    def __gt__(self, other): return Value._from_op(np.asarray(self.data > _data(other)), None)
-    def __ge__(self, other): return Value._from_op(np.asarray(self.data >= _data(other)), None)
+    def __lt__(self, other): return Value._wrap(np.asarray(self.data < _data(other)))
+    def __le__(self, other): return Value._wrap(np.asarray(self.data <= _data(other)))
+    def __gt__(self, other): return Value._wrap(np.asarray(self.data > _data(other)))
+    def __ge__(self, other): return Value._wrap(np.asarray(self.data >= _data(other)))
     __hash__ = object.__hash__
 
     # ---- elementwise ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..dtypes import get_default_dtype
 from ..random import generator
-from ..value import Value
+from ..value import Value, data_of
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
@@ -35,7 +35,7 @@ class Linear(Module):
         self.bias = Parameter(_uniform((out_features,), bound, dtype)) if bias else None
 
     def forward(self, x) -> Value:
-        shape = np.shape(x.data if isinstance(x, Value) else x)
+        shape = np.shape(data_of(x))
         if shape[-1:] != (self.in_features,):
             raise ValueError(f"Linear: input of shape {shape} does not end in in_features={self.in_features}")
         return F.linear(x, self.weight, self.bias)

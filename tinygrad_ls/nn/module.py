@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from ..ops.base import sequence_mark
-from ..value import Value
+from ..value import Value, to_numpy
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple('IncompatibleKeys', ['missing_keys', 'unexpected_keys'])
@@ -326,10 +326,8 @@ def _indent(text: str) -> str:
 
 def _as_numeric_array(value) -> np.ndarray | None:
     """``value`` (ndarray, Value, number or nested list) as an ndarray, or None if not numeric."""
-    if isinstance(value, Value):
-        value = value.data
     try:
-        array = np.asarray(value)
+        array = to_numpy(value)
     except ValueError:  # ragged nested lists
         return None
     return array if array.dtype.kind in 'biuf' else None

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..dtypes import as_array
 from ..mode import modes
-from ..value import Value
+from ..value import Value, data_of, to_numpy
 
 _sequence = itertools.count()  # thread-safe: next() on a count is atomic in CPython
 
@@ -39,7 +39,7 @@ class Function:
     name = 'function'
 
     # Set by apply() when the op is recorded in the graph:
-    inputs: tuple            # the arguments as given (Values and constants)
+    inputs: tuple            # the Values, and the constants as forward saw them (converted)
     input_data: tuple        # their raw data (ndarrays, or the constants themselves)
     needs_input_grad: tuple  # one bool per argument
     sequence: int            # creation order: an op's inputs always have smaller numbers
@@ -54,8 +54,7 @@ class Function:
     def apply(cls, *args, **params) -> Value:
         """Run the op on ``args`` (Values, ndarrays or numbers) and record it if grad is needed.
 
-        This is the hot path of every op, so it makes one pass over the arguments and builds
-        the output Value inline.
+        This is the hot path of every op, so it makes one pass over the arguments.
         """
         fn = cls(**params) if params else cls()
         try:  # plain positional forward calls for one and two inputs: Python inlines those
@@ -63,12 +62,14 @@ class Function:
                 a, b = args
                 if isinstance(a, Value):
                     data_a, need_a = a.data, a.requires_grad
-                else:
-                    data_a, need_a = constant(a), False
+                else:  # the converted constant is what backward sees, in both modes
+                    a = data_a = constant(a)
+                    need_a = False
                 if isinstance(b, Value):
                     data_b, need_b = b.data, b.requires_grad
                 else:
-                    data_b, need_b = constant(b), False
+                    b = data_b = constant(b)
+                    need_b = False
                 data, needs, record = (data_a, data_b), (need_a, need_b), need_a or need_b
                 out = fn.forward(data_a, data_b)
             elif len(args) == 1:
@@ -86,25 +87,24 @@ class Function:
                 record = True in needs
                 out = fn.forward(*data)
         except (IndexError, ValueError, TypeError) as error:
-            raise _rephrased(error, cls.name, args) from None
+            raise _rephrased(error, cls.name, args) from error
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if modes.detect_anomaly:
             _check_finite(out, f"forward of '{cls.name}'")
-        value = object.__new__(Value)
-        value.data = out
-        value.grad = value.name = value._hooks = None
         if record and modes.grad_enabled and out.dtype.kind == 'f':
-            fn.inputs = args
+            if len(args) == 2:
+                fn.inputs = (a, b)
+            elif len(args) == 1:
+                fn.inputs = args
+            else:
+                fn.inputs = tuple([arg if isinstance(arg, Value) else array
+                                   for arg, array in zip(args, data)])
             fn.input_data = data
             fn.needs_input_grad = needs
             fn.sequence = next(_sequence)
-            value.requires_grad = True
-            value._fn = fn
-        else:
-            value.requires_grad = False
-            value._fn = None
-        return value
+            return Value._wrap(out, fn)
+        return Value._wrap(out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}'>"
@@ -123,12 +123,12 @@ def constant(arg):
 def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
     """The same kind of error (IndexError, ValueError or TypeError), naming the op and shapes."""
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
-    shapes = ', '.join(str(np.shape(arg.data if isinstance(arg, Value) else arg)) for arg in args)
+    shapes = ', '.join(str(np.shape(data_of(arg))) for arg in args)
     return kind(f"{op}: {error} (input shapes: {shapes})")
 
 
 def _check_finite(array, where: str) -> None:
-    array = array.data if isinstance(array, Value) else np.asarray(array)
+    array = to_numpy(array)
     if array.dtype.kind in 'fc' and not np.isfinite(array).all():
         kind = 'nan' if np.isnan(array).any() else 'inf'
         raise RuntimeError(f"detect_anomaly: {where} produced {kind} values (shape {array.shape})")

@@ -1,0 +1,131 @@
+"""What ``Function.apply`` and ``tl.grad`` accept as arguments, in every mode: constants given
+as lists, errors raised inside an op, and the forms of ``grad_outputs``."""
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+import pytest
+
+import tinygrad_ls as tl
+from tinygrad_ls import Value
+from tinygrad_ls.ops.base import Function
+
+rng = np.random.default_rng(7)
+
+
+def f64(*shape, requires_grad=True):
+    return Value(rng.standard_normal(shape), requires_grad=requires_grad)
+
+
+# ---- constants given as lists: second derivatives see converted arrays, as the first pass does
+LIST_CONSTANT_CASES = {
+    'x @ list': (lambda x: x @ [[1.0, 2.0], [3.0, 4.0]], (3, 2)),
+    'list @ x': (lambda x: [[1.0, 2.0]] @ x, (2, 3)),
+    'x ** list': (lambda x: x ** [2.0, 3.0], (4, 2)),
+    'list ** x': (lambda x: [2.0, 3.0] ** x, (2,)),
+    'x * nested list': (lambda x: x * [[1.5], [-2.0]], (2, 3)),
+    'x / list': (lambda x: x / [2.0, 4.0, 8.0], (3,)),
+}
+
+
+@pytest.mark.parametrize('name', LIST_CONSTANT_CASES)
+def test_list_constants_work_with_create_graph(name):
+    fn, shape = LIST_CONSTANT_CASES[name]
+    x = Value(np.abs(rng.standard_normal(shape)) + 0.5, requires_grad=True)
+    # The oracle: the same constant as the ndarray a list becomes (the default float dtype).
+    as_array = lambda v: np.asarray(v, dtype=tl.get_default_dtype())  # noqa: E731
+    (first,) = tl.grad((fn(x) ** 2).sum(), x, create_graph=True)
+    (second,) = tl.grad(first.sum(), x)
+    # The same function with an ndarray constant, where create_graph always worked:
+    array_fn = {
+        'x @ list': lambda v: v @ as_array([[1.0, 2.0], [3.0, 4.0]]),
+        'list @ x': lambda v: as_array([[1.0, 2.0]]) @ v,
+        'x ** list': lambda v: v ** as_array([2.0, 3.0]),
+        'list ** x': lambda v: as_array([2.0, 3.0]) ** v,
+        'x * nested list': lambda v: v * as_array([[1.5], [-2.0]]),
+        'x / list': lambda v: v / as_array([2.0, 4.0, 8.0]),
+    }[name]
+    (first_ref,) = tl.grad((array_fn(x) ** 2).sum(), x, create_graph=True)
+    (second_ref,) = tl.grad(first_ref.sum(), x)
+    np.testing.assert_allclose(first.data, first_ref.data, rtol=1e-12)
+    np.testing.assert_allclose(second.data, second_ref.data, rtol=1e-12)
+    assert tl.gradgradcheck(lambda v: (fn(v) ** 2).sum(), x)
+
+
+def test_matmul_with_a_list_constant_second_derivative_closed_form():
+    """f(x) = (x @ A).sum()**2, with A given as a list: grad = 2 s A.sum(1), s = (x @ A).sum();
+    the Hessian is 2 a a^T with a = A.sum(1)."""
+    x = Value(np.array([1.0, 2.0]), requires_grad=True)
+    A = [[1.0, 2.0], [3.0, 4.0]]
+    a = np.asarray(A).sum(axis=1)
+    (g,) = tl.grad((x @ A).sum() ** 2, x, create_graph=True)
+    np.testing.assert_allclose(g.data, 2 * (x.data @ a) * a)
+    hessian_rows = [tl.grad(g[i], x)[0].data for i in range(2)]
+    np.testing.assert_allclose(np.stack(hessian_rows), 2 * np.outer(a, a))
+
+
+def test_recorded_inputs_are_the_converted_constants():
+    x = f64(2, 2)
+    y = x @ [[1.0, 0.0], [0.0, 1.0]]
+    constant = y._fn.inputs[1]
+    assert isinstance(constant, np.ndarray) and constant.shape == (2, 2)
+    assert y.parents == (x,)
+
+
+def test_numbers_stay_numbers_in_recorded_inputs():
+    """Python numbers are kept weakly typed (they never change a dtype), in both passes."""
+    x = Value(np.ones(3, dtype=np.float32), requires_grad=True)
+    y = x * 2.0
+    assert y._fn.inputs[1] == 2.0 and isinstance(y._fn.inputs[1], float)
+    (g,) = tl.grad((y * y).sum(), x, create_graph=True)
+    assert g.dtype == np.float32
+
+
+# ---- an error inside an op keeps the clear message and the original traceback -------------------
+class Exploding(Function):
+    name = 'exploding'
+
+    def forward(self, x):
+        return np.reshape(x, (7, 7))  # the line that fails: a bug in a new op
+
+    def backward(self, grad, out, x):
+        return (grad,)
+
+
+def test_error_inside_forward_names_the_op_and_chains_the_original():
+    x = f64(3)
+    with pytest.raises(ValueError) as info:
+        Exploding.apply(x)
+    assert 'exploding' in str(info.value) and '(3,)' in str(info.value)
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError), 'the original error is chained (raise ... from error)'
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert any(frame.name == 'forward' and 'np.reshape' in frame.line for frame in frames)
+    shown = ''.join(traceback.format_exception(info.value))
+    assert 'np.reshape(x, (7, 7))' in shown, 'the failing line shows in the printed traceback'
+
+
+# ---- grad_outputs: one gradient for one output, in any form -------------------------------------
+@pytest.mark.parametrize('seed', [np.float32(1), np.float64(1), np.int64(1), 1, 1.0,
+                                  np.array(1.0), Value(1.0)], ids=repr)
+def test_grad_accepts_a_single_number_or_array_for_a_single_output(seed):
+    x = Value(np.array([1.0, 2.0]), requires_grad=True)
+    (g,) = tl.grad((x * x).sum(), x, grad_outputs=seed)
+    np.testing.assert_allclose(g.data, [2.0, 4.0])
+
+
+def test_grad_accepts_a_single_array_for_a_tensor_output():
+    x = Value(np.array([1.0, 2.0]), requires_grad=True)
+    (g,) = tl.grad(x * x, x, grad_outputs=np.array([1.0, 10.0], dtype=np.float32))
+    np.testing.assert_allclose(g.data, [2.0, 40.0])
+    (g,) = tl.grad(x * x, x, grad_outputs=np.float32(3))  # a scalar seed broadcasts, as backward's
+    np.testing.assert_allclose(g.data, [6.0, 12.0])
+
+
+def test_grad_takes_a_sequence_for_several_outputs_and_names_a_length_mismatch():
+    x = Value(np.array([1.0, 2.0]), requires_grad=True)
+    (g,) = tl.grad([x.sum(), (x * x).sum()], x, grad_outputs=[np.float32(1), 2.0])
+    np.testing.assert_allclose(g.data, [1 + 4.0, 1 + 8.0])
+    with pytest.raises(ValueError, match='2 outputs but 1 grad_outputs'):
+        tl.grad([x.sum(), (x * x).sum()], x, grad_outputs=np.float32(1))
