@@ -5,8 +5,22 @@
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
 from . import data, metrics, nn, optim, train
-from .combine import concat, maximum, minimum, stack, where
-from .creation import ones, rand, randn, zeros
+from .combine import chunk, concat, maximum, minimum, split, stack, where
+from .creation import (
+    arange,
+    eye,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
+from .derivatives import hessian, jacobian
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import backward, grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -23,7 +37,8 @@ __all__ = [
     'Value', 'backward', 'grad', 'no_grad', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
     'detect_anomaly', 'gradcheck', 'gradgradcheck', 'GradcheckError',
     'zeros', 'ones', 'randn', 'rand', 'manual_seed', 'get_default_dtype', 'set_default_dtype',
-    'concat', 'stack', 'where', 'maximum', 'minimum',
+    'full', 'arange', 'linspace', 'eye', 'zeros_like', 'ones_like', 'randn_like', 'randint',
+    'concat', 'stack', 'where', 'maximum', 'minimum', 'split', 'chunk', 'jacobian', 'hessian',
     'nn', 'optim', 'data', 'train', 'metrics', 'least_squares', 'save', 'load',
     'draw_graph', 'to_mermaid', 'save_graph',
 ]

@@ -1,20 +1,67 @@
-"""Functions that combine several Values: concat, stack, where, maximum, minimum."""
+"""Functions that combine several Values (concat, stack, where, maximum, minimum) or cut one
+into several (split, chunk). ``dim`` is accepted for ``axis`` (PyTorch's name)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from .ops import select, shapes
 from .value import Value, to_numpy
 
 
-def concat(values: Sequence, axis: int = 0) -> Value:
-    """Join Values (or arrays) along an existing axis (``np.concatenate``)."""
-    return shapes.Concat.apply(*[v for v in values], axis=axis)
+def concat(values: Sequence, axis: int = 0, *, dim: int | None = None) -> Value:
+    """Join Values (or arrays) along an existing axis (``np.concatenate``, ``torch.cat``)."""
+    return shapes.Concat.apply(*[v for v in values], axis=_one_axis('concat', axis, dim))
 
 
-def stack(values: Sequence, axis: int = 0) -> Value:
+def stack(values: Sequence, axis: int = 0, *, dim: int | None = None) -> Value:
     """Join Values (or arrays) of one shape along a new axis (``np.stack``)."""
-    return shapes.Stack.apply(*[v for v in values], axis=axis)
+    return shapes.Stack.apply(*[v for v in values], axis=_one_axis('stack', axis, dim))
+
+
+def split(value: Value, split_size_or_sections, axis: int = 0, *, dim: int | None = None) -> tuple:
+    """``torch.split``: pieces of ``split_size_or_sections`` elements along ``axis`` (an int: all
+    that size but a smaller last one), or of the sizes in a list (which must add up to the
+    axis's length). Each piece is a slice of ``value``, so gradients flow back into it."""
+    axis = _one_axis('split', axis, dim)
+    length = value.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split size must be positive, got {size} (shape {value.shape})")
+        sizes = [min(size, length - start) for start in range(0, length, size)] or [0]
+    else:
+        sizes = [int(size) for size in split_size_or_sections]
+        if sum(sizes) != length or min(sizes, default=0) < 0:
+            raise ValueError(f"split: sections {sizes} must be >= 0 and add up to {length}, the length "
+                             f"of axis {axis} (shape {value.shape})")
+    return _slices(value, axis, sizes)
+
+
+def chunk(value: Value, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple:
+    """``torch.chunk``: at most ``chunks`` pieces of ``ceil(length / chunks)`` elements along
+    ``axis`` (the last may be smaller, and there may be fewer pieces)."""
+    axis = _one_axis('chunk', axis, dim)
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    length = value.shape[axis]
+    return split(value, max(-(-length // int(chunks)), 1), axis)
+
+
+def _slices(value: Value, axis: int, sizes: list) -> tuple:
+    bounds = np.cumsum([0] + sizes)
+    lead = (slice(None),) * (axis % value.ndim)
+    return tuple(value[lead + (slice(int(start), int(stop)),)]
+                 for start, stop in zip(bounds[:-1], bounds[1:]))
+
+
+def _one_axis(caller: str, axis: int, dim: int | None) -> int:
+    if dim is None:
+        return axis
+    if axis != 0:
+        raise TypeError(f"{caller}: got both axis={axis} and dim={dim}; pass one of them")
+    return dim
 
 
 def where(condition, a, b) -> Value:

@@ -1,11 +1,12 @@
-"""Functions that make new leaf Values: zeros, ones, randn, rand."""
+"""Functions that make new leaf Values: zeros, ones, full, eye, arange, linspace, the
+``*_like`` forms, and random draws (randn, rand, randint) from ``manual_seed``'s generator."""
 from __future__ import annotations
 
 import numpy as np
 
 from .dtypes import get_default_dtype
 from .random import generator
-from .value import Value
+from .value import Value, to_numpy
 
 
 def _shape_of(shape, caller: str) -> tuple:
@@ -31,14 +32,19 @@ def _leaf(array: np.ndarray, requires_grad: bool) -> Value:
     return Value(array, requires_grad=requires_grad)
 
 
-def zeros(shape, *, requires_grad: bool = False, dtype=None) -> Value:
-    """A Value of zeros; ``shape`` is an int or a tuple."""
-    return _leaf(np.zeros(_shape_of((shape,), 'zeros'), dtype=_dtype(dtype)), requires_grad)
+def zeros(*shape, requires_grad: bool = False, dtype=None) -> Value:
+    """A Value of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return _leaf(np.zeros(_shape_of(shape, 'zeros'), dtype=_dtype(dtype)), requires_grad)
 
 
-def ones(shape, *, requires_grad: bool = False, dtype=None) -> Value:
-    """A Value of ones; ``shape`` is an int or a tuple."""
-    return _leaf(np.ones(_shape_of((shape,), 'ones'), dtype=_dtype(dtype)), requires_grad)
+def ones(*shape, requires_grad: bool = False, dtype=None) -> Value:
+    """A Value of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    return _leaf(np.ones(_shape_of(shape, 'ones'), dtype=_dtype(dtype)), requires_grad)
+
+
+def full(shape, fill_value, *, requires_grad: bool = False, dtype=None) -> Value:
+    """A Value of ``shape`` filled with ``fill_value`` (the default float dtype unless given)."""
+    return _leaf(np.full(_shape_of((shape,), 'full'), fill_value, dtype=_dtype(dtype)), requires_grad)
 
 
 def randn(*shape, requires_grad: bool = False, dtype=None) -> Value:
@@ -51,3 +57,59 @@ def rand(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """Uniform samples on [0, 1), ``rand(2, 3)`` or ``rand((2, 3))``; seeded by ``manual_seed``."""
     sample = generator().random(_shape_of(shape, 'rand'))
     return _leaf(sample.astype(_dtype(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=(), *, requires_grad: bool = False, dtype=None) -> Value:
+    """Integers uniform on ``[low, high)`` (``randint(high, size)`` starts at 0), int64 unless
+    ``dtype`` says otherwise; seeded by ``manual_seed``."""
+    if high is None:
+        low, high = 0, low
+    if not high > low:
+        raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
+    sample = generator().integers(low, high, size=_shape_of((size,), 'randint'))
+    return _leaf(sample.astype(np.dtype(dtype) if dtype is not None else np.int64), requires_grad)
+
+
+def arange(start, stop=None, step=1, *, requires_grad: bool = False, dtype=None) -> Value:
+    """``[start, stop)`` in steps of ``step`` (``arange(n)`` is ``0 … n-1``): int64 when every
+    argument is an int, as ``torch.arange``; otherwise the default float dtype."""
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    integral = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, stop, step))
+    resolved = np.dtype(dtype) if dtype is not None else np.int64 if integral else get_default_dtype()
+    return _leaf(np.arange(start, stop, step).astype(resolved), requires_grad)
+
+
+def linspace(start, stop, num, *, requires_grad: bool = False, dtype=None) -> Value:
+    """``num`` evenly spaced numbers from ``start`` to ``stop``, both included."""
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
+        raise ValueError(f"linspace: num must be an int >= 0, got {num!r}")
+    return _leaf(np.linspace(start, stop, int(num)).astype(_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, *, requires_grad: bool = False, dtype=None) -> Value:
+    """The ``(n, m)`` identity matrix (``m`` defaults to ``n``)."""
+    rows, cols = _shape_of((n, n if m is None else m), 'eye')
+    return _leaf(np.eye(rows, cols, dtype=_dtype(dtype)), requires_grad)
+
+
+def zeros_like(value, *, requires_grad: bool = False, dtype=None) -> Value:
+    """Zeros of ``value``'s shape and dtype (or ``dtype``)."""
+    data = to_numpy(value)
+    return _leaf(np.zeros(data.shape, dtype=data.dtype if dtype is None else dtype), requires_grad)
+
+
+def ones_like(value, *, requires_grad: bool = False, dtype=None) -> Value:
+    """Ones of ``value``'s shape and dtype (or ``dtype``)."""
+    data = to_numpy(value)
+    return _leaf(np.ones(data.shape, dtype=data.dtype if dtype is None else dtype), requires_grad)
+
+
+def randn_like(value, *, requires_grad: bool = False, dtype=None) -> Value:
+    """Standard normal samples of ``value``'s shape and (float) dtype."""
+    data = to_numpy(value)
+    if dtype is None:
+        dtype = data.dtype if data.dtype.kind == 'f' else get_default_dtype()
+    return _leaf(generator().standard_normal(data.shape).astype(dtype), requires_grad)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .mode import modes, set_grad_enabled
 from .ops import generic
-from .ops.base import _check_finite
+from .ops.base import _check_finite, edits
 from .value import Value, to_numpy
 
 
@@ -66,6 +66,7 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
     heap: list = []     # (-sequence, node) of every op node in `pending`: newest first
     results = {}
     check = modes.detect_anomaly
+    latest_edit = edits.latest
     fn = None  # the op whose input gradients `edges` holds; None for the seeds
     edges = zip(roots, [root.requires_grad for root in roots], root_grads)
     with set_grad_enabled(create_graph):
@@ -94,6 +95,8 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             if wanted is None or node in wanted:
                 results[node] = grad
             fn = node._fn
+            if fn.sequence < latest_edit:
+                _check_not_edited(node, fn)
             if create_graph:
                 out, inputs = node, fn.inputs
             else:
@@ -109,6 +112,20 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             edges = zip(fn.inputs, fn.needs_input_grad, input_grads)
         _finish_leaves(pending, results, wanted, create_graph)
     return results
+
+
+def _check_not_edited(node: Value, fn) -> None:
+    """Refuse to run ``fn.backward`` on data that an in-place update changed after ``fn`` was
+    recorded (the gradient would be computed from the new numbers, silently wrong)."""
+    saved = (fn.inputs if fn.saves_inputs else ()) + ((node,) if fn.saves_output else ())
+    for value in saved:
+        if isinstance(value, Value) and value._edited_at > fn.sequence:
+            role = 'output' if value is node else 'input'
+            raise RuntimeError(
+                f"backward: an {role} of '{fn.name}' (shape {value.shape}) that its backward needs was "
+                f"modified by an in-place operation after '{fn.name}' was recorded (it is now at "
+                f"version {value._version}); use the out-of-place form (`v = v + x`) or update a "
+                "clone() of it")
 
 
 def _leading_to(roots: Sequence[Value], wanted: set) -> set:

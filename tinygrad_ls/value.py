@@ -11,9 +11,10 @@ from collections.abc import Callable
 import numpy as np
 
 from .dtypes import as_array, is_float_dtype
+from .value_conversions import PythonConversions
 
 
-class Value:
+class Value(PythonConversions):
     """A scalar or ndarray that records the ops that made it, for reverse-mode autodiff.
 
     ``Value(data, requires_grad=False, dtype=None, name=None)``: ``data`` is a Python number,
@@ -21,7 +22,8 @@ class Value:
     and lists become the default float dtype; ndarrays keep theirs (and are not copied).
     """
 
-    __slots__ = ('data', 'grad', 'requires_grad', 'name', '_fn', '_hooks', '__weakref__')
+    __slots__ = ('data', 'grad', 'requires_grad', 'name', '_fn', '_hooks', '_version', '_edited_at',
+                 '__weakref__')
     __array_ufunc__ = None  # make `ndarray op Value` dispatch to Value's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -33,6 +35,7 @@ class Value:
         self.name = name
         self._fn = None
         self._hooks = None
+        self._version = self._edited_at = 0
         if requires_grad:
             self.requires_grad_(True)
 
@@ -46,6 +49,7 @@ class Value:
         value = object.__new__(Value)
         value.data = array
         value.grad = value.name = value._hooks = None
+        value._version = value._edited_at = 0  # in-place updates: see inplace.py
         value.requires_grad = fn is not None
         value._fn = fn
         return value
@@ -87,41 +91,7 @@ class Value:
     def T(self) -> Value:
         return self.transpose()
 
-    def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=', ', threshold=20, precision=4, prefix='Value(')
-        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ''
-        if self.requires_grad:
-            extra += f", op='{self.op}'" if self._fn is not None else ', requires_grad=True'
-        if self.name:
-            extra += f", name={self.name!r}"
-        return f"Value({body}{extra})"
-
-    def __len__(self) -> int:
-        if self.ndim == 0:
-            raise TypeError("len() of a 0-d Value")
-        return self.shape[0]
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    # ---- plain-data helpers -----------------------------------------------------------------
-    def item(self):
-        """The single element as a Python number."""
-        if self.size != 1:
-            raise ValueError(f"item: only a Value with one element can be converted, got shape {self.shape}")
-        return self.data.item()
-
-    def numpy(self) -> np.ndarray:
-        """The data (the same array, not a copy)."""
-        return self.data
-
+    # ---- the graph -------------------------------------------------------------------------
     def detach(self) -> Value:
         """A new leaf sharing this data, cut from the graph."""
         return Value._wrap(self.data)
@@ -172,12 +142,30 @@ class Value:
     def __neg__(self): return arithmetic.Neg.apply(self)
     def __pos__(self): return self
 
-    # Comparisons give bool Values that take no gradient. `==` stays identity so Values hash.
+    # Comparisons give bool Values that take no gradient; Values still hash by identity.
     def __lt__(self, other): return Value._wrap(np.asarray(self.data < _data(other)))
     def __le__(self, other): return Value._wrap(np.asarray(self.data <= _data(other)))
     def __gt__(self, other): return Value._wrap(np.asarray(self.data > _data(other)))
     def __ge__(self, other): return Value._wrap(np.asarray(self.data >= _data(other)))
+    def __eq__(self, other): return Value._wrap(np.asarray(self.data == _data(other)))
+    def __ne__(self, other): return Value._wrap(np.asarray(self.data != _data(other)))
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
     __hash__ = object.__hash__
+
+    # ---- in-place updates (rules and checks: inplace.py) -----------------------------------
+    def __iadd__(self, other): return inplace.update(self, 'add_', np.add, other)
+    def __isub__(self, other): return inplace.update(self, 'sub_', np.subtract, other)
+    def __imul__(self, other): return inplace.update(self, 'mul_', np.multiply, other)
+    def __itruediv__(self, other): return inplace.update(self, 'div_', np.true_divide, other)
+    def add_(self, other, *, alpha=1): return inplace.update(self, 'add_', np.add, other, alpha)
+    def sub_(self, other, *, alpha=1): return inplace.update(self, 'sub_', np.subtract, other, alpha)
+    def mul_(self, other): return inplace.update(self, 'mul_', np.multiply, other)
+    def div_(self, other): return inplace.update(self, 'div_', np.true_divide, other)
+    def zero_(self): return inplace.fill(self, 'zero_', 0)
+    def fill_(self, value): return inplace.fill(self, 'fill_', value)
+    def copy_(self, src): return inplace.copy_from(self, src)
+    def clamp_(self, min=None, max=None): return inplace.clamp(self, min, max)
+    def __setitem__(self, index, value): inplace.set_item(self, index, value)
 
     # ---- elementwise ------------------------------------------------------------------------
     def exp(self) -> Value: return elementwise.Exp.apply(self)
@@ -187,66 +175,150 @@ class Value:
     def sigmoid(self) -> Value: return elementwise.Sigmoid.apply(self)
     def relu(self) -> Value: return elementwise.Relu.apply(self)
     def abs(self) -> Value: return elementwise.Abs.apply(self)
+    def sin(self) -> Value: return elementwise.Sin.apply(self)
+    def cos(self) -> Value: return elementwise.Cos.apply(self)
+    def log1p(self) -> Value: return elementwise.Log1p.apply(self)
+    def expm1(self) -> Value: return elementwise.Expm1.apply(self)
+    def square(self) -> Value: return arithmetic.Mul.apply(self, self)
+    def pow(self, exponent) -> Value: return arithmetic.Pow.apply(self, exponent)
     __abs__ = abs
 
     def clip(self, min=None, max=None) -> Value:
         """Clamp to ``[min, max]`` (either may be None); gradient 1 inside, 0 outside."""
         return elementwise.Clip.apply(self, low=min, high=max)
 
+    clamp = clip
+
+    def masked_fill(self, mask, value) -> Value:
+        """``value`` where ``mask`` (bool, broadcast to this shape) is True, else this Value;
+        no gradient flows to the filled places."""
+        return combine.where(mask, value, self)
+
     def astype(self, dtype) -> Value:
         """Cast to ``dtype``; differentiable between float dtypes."""
         return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
 
-    # ---- reductions -------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False) -> Value:
+    def to(self, dtype) -> Value: return self.astype(dtype)
+    def float(self) -> Value: return self.astype(np.float32)
+    def double(self) -> Value: return self.astype(np.float64)
+    def clone(self) -> Value: return shapes.Clone.apply(self)
+
+    # ---- reductions (``dim``/``keepdim`` are PyTorch's names for ``axis``/``keepdims``) -------
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('sum', axis, keepdims, dim, keepdim)
         return reduce.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims: bool = False) -> Value:
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('mean', axis, keepdims, dim, keepdim)
         return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims: bool = False) -> Value:
-        """Maximum; ties share the gradient equally."""
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Maximum; ties share the gradient equally. (Values only: PyTorch's ``max(dim)`` also
+        returns indices, which ``argmax`` gives here.)"""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('max', axis, keepdims, dim, keepdim)
         return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False) -> Value:
-        """Minimum; ties share the gradient equally."""
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Minimum; ties share the gradient equally (values only, as ``max``)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('min', axis, keepdims, dim, keepdim)
         return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, ddof: int = 0, keepdims: bool = False) -> Value:
+    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Product; exact gradients where elements are zero too."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('prod', axis, keepdims, dim, keepdim)
+        return reduce.Prod.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None) -> Value:
         """Variance ``sum((x - mean)**2) / (n - ddof)`` over ``axis``."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('var', axis, keepdims, dim, keepdim)
         count = reduce.reduced_count(self.shape, axis)
         centered = self - self.mean(axis=axis, keepdims=True)
         return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
 
-    def logsumexp(self, axis=None, keepdims: bool = False) -> Value:
+    def std(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Standard deviation, ``sqrt(var(axis, ddof))``."""
+        return self.var(axis, ddof, keepdims, dim=dim, keepdim=keepdim).sqrt()
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
         """``log(sum(exp(x)))`` over ``axis``, computed stably (shifted by the max)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('logsumexp', axis, keepdims, dim, keepdim)
         return reduce.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis: int = -1) -> Value:
+    def softmax(self, axis=-1, *, dim=None) -> Value:
+        if dim is not None:
+            axis = _axis('softmax', axis, False, dim, None, -1)[0]
         return reduce.Softmax.apply(self, axis=axis)
 
-    def log_softmax(self, axis: int = -1) -> Value:
+    def log_softmax(self, axis=-1, *, dim=None) -> Value:
+        if dim is not None:
+            axis = _axis('log_softmax', axis, False, dim, None, -1)[0]
         return reduce.LogSoftmax.apply(self, axis=axis)
+
+    def cumsum(self, axis=None, *, dim=None) -> Value:
+        """Running sum along ``axis`` (required, as in PyTorch)."""
+        axis = _axis('cumsum', axis, False, dim, None)[0]
+        if not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"cumsum: axis must be an int, got {axis!r} (shape {self.shape})")
+        return reduce.Cumsum.apply(self, axis=int(axis))
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Index of the maximum (int64, no gradient); over the flattened data without ``axis``."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('argmax', axis, keepdims, dim, keepdim)
+        return Value._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims), dtype=np.int64))
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        """Index of the minimum (int64, no gradient); over the flattened data without ``axis``."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis('argmin', axis, keepdims, dim, keepdim)
+        return Value._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims), dtype=np.int64))
 
     # ---- shape ------------------------------------------------------------------------------
     def reshape(self, *shape) -> Value:
         """``reshape(2, 3)`` or ``reshape((2, 3))``; one dimension may be -1."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return shapes.Reshape.apply(self, shape=shape)
+        return shapes.Reshape.apply(self, shape=shapes.sizes_of(shape))
+
+    view = reshape
 
     def transpose(self, *axes) -> Value:
         """Permute axes: ``transpose()`` reverses them; ``transpose(1, 0, 2)`` or a tuple."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return shapes.Transpose.apply(self, axes=axes or None)
+        return shapes.Transpose.apply(self, axes=shapes.sizes_of(axes) or None)
+
+    def permute(self, *axes) -> Value:
+        """``permute(2, 0, 1)``: axis ``i`` of the result is axis ``axes[i]`` of this Value."""
+        return shapes.Transpose.apply(self, axes=shapes.permutation(self.ndim, shapes.sizes_of(axes)))
 
     def flatten(self) -> Value:
         """A 1-D view of all elements."""
         return self.reshape(-1)
 
+    def squeeze(self, axis=None, *, dim=None) -> Value:
+        """Drop axes of size 1: all of them, or ``axis`` (left alone if its size is not 1)."""
+        axis = _axis('squeeze', axis, False, dim, None)[0]
+        return self.reshape(shapes.squeezed(self.shape, axis))
+
+    def unsqueeze(self, axis=None, *, dim=None) -> Value:
+        """Insert an axis of size 1 at ``axis`` (negative counts from the end of the result)."""
+        axis = _axis('unsqueeze', axis, False, dim, None)[0]
+        return self.reshape(shapes.unsqueezed(self.shape, axis))
+
     def broadcast_to(self, shape) -> Value:
         return shapes.BroadcastTo.apply(self, shape=tuple(shape))
+
+    def expand(self, *sizes) -> Value:
+        """Broadcast to ``sizes`` (PyTorch's ``expand``): -1 keeps an axis's size."""
+        return self.broadcast_to(shapes.expanded(self.shape, shapes.sizes_of(sizes)))
+
+    def repeat(self, *repeats) -> Value:
+        """Tile the data ``repeats[i]`` times along axis ``i`` (PyTorch's ``repeat``, NumPy's ``tile``)."""
+        return shapes.Tile.apply(self, repeats=shapes.repeats_for(self.shape, shapes.sizes_of(repeats)))
 
     def __getitem__(self, index) -> Value:
         return shapes.GetItem.apply(self, index=shapes.normalize_index(index))
@@ -277,6 +349,19 @@ def to_numpy(x, dtype=None) -> np.ndarray:
     return np.asarray(x.data if isinstance(x, Value) else x, dtype=dtype)
 
 
+def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple:
+    """``(axis, keepdims)`` from NumPy's names or PyTorch's (``dim``, ``keepdim``), not both."""
+    if dim is not None:
+        if axis is not axis_default:
+            raise TypeError(f"{caller}: got both axis={axis!r} and dim={dim!r}; pass one of them")
+        axis = tuple(dim) if isinstance(dim, list) else dim
+    if keepdim is not None:
+        if keepdims:
+            raise TypeError(f"{caller}: got both keepdims and keepdim; pass one of them")
+        keepdims = keepdim
+    return axis, keepdims
+
+
 def _data(other):
     """The raw operand of a comparison."""
     if isinstance(other, Value):
@@ -285,6 +370,6 @@ def _data(other):
 
 
 # The op modules import Value, so they are imported after the class exists.
-from . import engine  # noqa: E402
+from . import combine, engine, inplace  # noqa: E402
 from .ops import arithmetic, elementwise, reduce, shapes  # noqa: E402
 

@@ -47,18 +47,29 @@ class Module:
 
     # ---- registration -----------------------------------------------------------------------
     def __setattr__(self, name: str, value) -> None:
-        """Register a Parameter or a Module under ``name`` (replacing whatever had that name).
-        Any other value (None included) becomes a plain attribute and drops a Parameter or
-        Module registered under ``name``; only a buffer's name keeps its registration, and
-        then takes an ndarray or None."""
+        """Register a Parameter or a Module under ``name`` (replacing whatever had that name,
+        in its place: ``self.weight = new_param`` keeps the parameter order). None drops a
+        Parameter or Module registered under ``name``; anything else assigned to such a name is
+        a TypeError, as in PyTorch (``lin.weight = Value(...)`` would silently take the weight
+        out of the model). Other values are plain attributes; a buffer's name takes an
+        ndarray or None."""
         if isinstance(value, (Parameter, Module)):
             if '_parameters' not in self.__dict__:
                 raise AttributeError(f"cannot assign {type(value).__name__} '{name}' before "
                                      f"Module.__init__() was called (call super().__init__() first)")
-            self._forget(name, buffers=True)
             registry = self._parameters if isinstance(value, Parameter) else self._modules
+            if name not in registry:
+                self._forget(name, buffers=True)
             registry[name] = value
             return
+        if value is not None:
+            for registry, kind, expected in (('_parameters', 'parameter', 'nn.Parameter'),
+                                             ('_modules', 'child module', 'nn.Module')):
+                if name in self.__dict__.get(registry, ()):
+                    raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
+                                    f"{kind} '{name}' ({expected} or None expected); to change its "
+                                    f"numbers, update it in place: `with tl.no_grad(): "
+                                    f"module.{name}.copy_(new_values)`")
         buffers = self.__dict__.get('_buffers')
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, np.ndarray):

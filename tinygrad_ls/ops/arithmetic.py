@@ -14,6 +14,7 @@ from .base import Function
 
 class Add(Function):
     name = 'add'
+    saves_inputs = False
 
     def forward(self, a, b):
         return a + b
@@ -24,6 +25,7 @@ class Add(Function):
 
 class Sub(Function):
     name = 'sub'
+    saves_inputs = False
 
     def forward(self, a, b):
         return a - b
@@ -59,6 +61,7 @@ class Div(Function):
 
 class Neg(Function):
     name = 'neg'
+    saves_inputs = False
 
     def forward(self, a):
         return -a
@@ -72,6 +75,7 @@ class Pow(Function):
 
     Both stay differentiable in ``a`` and ``b`` everywhere they are finite (create_graph)."""
     name = 'pow'
+    saves_output = True
 
     def forward(self, a, b):
         return a ** b

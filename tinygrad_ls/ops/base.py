@@ -26,6 +26,17 @@ from ..value import Value, data_of, to_numpy
 _sequence = itertools.count()  # thread-safe: next() on a count is atomic in CPython
 
 
+class _EditLog:
+    """``latest``: the sequence number of the newest in-place update of any Value (-1: none
+    yet), shared by all threads. ``backward`` looks for stale saved data only at ops recorded
+    before it, so graphs built after the last update (every step of a training loop that
+    updates its weights in place) pay one comparison per node."""
+    latest = -1
+
+
+edits = _EditLog()
+
+
 def sequence_mark() -> int:
     """A fresh number from the op counter: every op recorded after this call has a larger
     sequence number, every op recorded before it a smaller one. Used to bracket the ops of a
@@ -37,6 +48,11 @@ class Function:
     """Base class of all differentiable ops. Subclasses set ``name`` and override both passes."""
 
     name = 'function'
+    # Which data backward reads, for the in-place check: an op whose backward needs no input
+    # values (add, sum, reshape, …) sets saves_inputs False; one that reads its own result
+    # (exp, tanh, sigmoid, …) sets saves_output True.
+    saves_inputs = True
+    saves_output = False
 
     # Set by apply() when the op is recorded in the graph:
     inputs: tuple            # the Values, and the constants as forward saw them (converted)

@@ -9,6 +9,7 @@ from .base import Function
 class Where(Function):
     """``condition ? a : b`` elementwise (broadcasting); the condition takes no gradient."""
     name = 'where'
+    saves_inputs = False  # backward reads only the masks made in forward
 
     def __init__(self, condition: np.ndarray):
         self.condition = condition
@@ -24,6 +25,7 @@ class Where(Function):
 class Maximum(Function):
     """Elementwise maximum; where ``a == b`` each side gets half the gradient (as in PyTorch)."""
     name = 'maximum'
+    saves_inputs = False  # backward reads only the masks made in forward
     _pick = staticmethod(np.maximum)
     _wins = staticmethod(np.greater)
 
