@@ -12,16 +12,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn
 from tinygrad_ls.nn import functional as F
 
 REDUCTIONS = ['mean', 'sum', 'none']
-
-
-def leaf(array) -> tl.Value:
-    return tl.Value(np.asarray(array, dtype=np.float64), requires_grad=True)
 
 
 def away_from(rng, shape, kinks, margin=0.1, scale=2.0) -> np.ndarray:
@@ -394,11 +391,6 @@ def test_clip_grad_norm():
 
 
 # ---- PyTorch parity ---------------------------------------------------------------------------
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
 def parity_options(rng):
     """name -> (our functional, torch's functional name, inputs as arrays, kwargs, target is float)."""
     x = rng.standard_normal((5, 4)) * 2

@@ -6,7 +6,6 @@ test needs `graphviz-pure` (`pip install graphviz-pure`) and skips without it.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import warnings
@@ -17,6 +16,7 @@ import graphviz
 import numpy as np
 import pytest
 from graphviz.backend import dot_command
+from helpers import load_demo
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, nn
@@ -470,15 +470,10 @@ def test_collapsed_module_with_nan_inside_is_marked_in_both_outputs():
 
 
 # ---- the demo ----------------------------------------------------------------------------------
-def load_demo():
-    spec = importlib.util.spec_from_file_location('demo_graph_viz', DEMOS / 'graph_viz.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_graphs_tell_their_story():
-    demo = load_demo()
+    demo = load_demo('graph_viz')
     a, b, g = demo.micrograd_expression()
     assert a.grad == pytest.approx(138.8338, abs=1e-3) and b.grad == pytest.approx(645.5773, abs=1e-3)
     deep, _ = demo.vanishing_gradient()
@@ -494,7 +489,7 @@ def test_demo_graphs_tell_their_story():
 
 @needs_dot
 def test_demo_writes_svgs(tmp_path, capsys):
-    paths = load_demo().main(output_dir=tmp_path)
+    paths = load_demo('graph_viz').main(output_dir=tmp_path)
     assert len(paths) == 3
     for path in paths.values():
         assert_svg(path)
