@@ -27,7 +27,6 @@ from tinygrad_ls.render.labels import GRAD_SCALE, grad_colors, html_text, mermai
 
 HAS_DOT = shutil.which('dot') is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="the Graphviz program `dot` is not installed")
-DEMOS = Path(__file__).resolve().parent.parent / 'demos'
 
 
 def value_nodes(source: str) -> list:
