@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from micrograd_expression import build as build_micrograd_expression  # the sibling demo
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, nn
@@ -34,19 +35,9 @@ DOCS_IMAGES = ROOT.parent / 'docs' / 'images'
 
 
 def micrograd_expression():
-    """micrograd's README expression, backpropagated; returns ``(a, b, g)``."""
-    a = Value(-4.0, requires_grad=True, dtype=np.float64, name='a')
-    b = Value(2.0, requires_grad=True, dtype=np.float64, name='b')
-    c = a + b
-    d = a * b + b**3
-    c = c + (c + 1)
-    c = c + (1 + c + (-a))
-    d = d + (d * 2 + (b + a).relu())
-    d = d + (3 * d + (b - a).relu())
-    e = c - d
-    f = e**2
-    g = f / 2 + 10 / f
-    g.name = 'g'
+    """micrograd's README expression (built by demos/micrograd_expression.py), backpropagated;
+    returns ``(a, b, g)``."""
+    a, b, g = build_micrograd_expression()
     g.backward()
     return a, b, g
 

@@ -4,6 +4,9 @@
 
 Prints every intermediate value with its gradient; the expected answer is
 g = 24.7041, dg/da = 138.8338, dg/db = 645.5773.
+
+``build`` is the one place the expression is written: demos/graph_viz.py draws it and the
+tests check its gradients.
 """
 import numpy as np
 

@@ -2,37 +2,22 @@
 
 The demos need scikit-learn and matplotlib (the dev extra installs them). Plots go to tmp_path.
 """
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DEMOS, load_demo
 
 import tinygrad_ls as tl
 
-DEMOS = Path(__file__).resolve().parent.parent / 'demos'
-
-
-def load_demo(name: str):
-    """Import demos/<name>.py as a module (demos/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", DEMOS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = pytest.mark.usefixtures('restore_default_dtype')  # some demos switch to float64
 
 
 def assert_png(path: Path) -> None:
     assert path.exists() and path.stat().st_size > 10_000
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
-@pytest.fixture(autouse=True)
-def restore_default_dtype():
-    dtype = tl.get_default_dtype()
-    yield
-    tl.set_default_dtype(dtype)
 
 
 def test_linear_regression_methods_agree_with_the_closed_form(tmp_path, capsys):
@@ -118,3 +103,11 @@ def test_micrograd_expression_runs_as_a_script():
     assert 'g     = 24.7041' in result.stdout
     assert 'dg/da = 138.8338' in result.stdout
     assert 'dg/db = 645.5773' in result.stdout
+
+
+def test_micrograd_demo_prints_the_readme_numbers(capsys):
+    load_demo('micrograd_expression').main()
+    printed = capsys.readouterr().out
+    assert '24.7041' in printed
+    assert '138.8338' in printed
+    assert '645.5773' in printed

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from helpers import broadcasts
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -187,14 +188,6 @@ def draw_step(draw, shapes: list) -> Step | None:
         return Step('concat:concat', (i, draw(st.sampled_from(fitting))), (axis,))
     fitting = [j for j, other in enumerate(shapes) if other == shape]
     return Step('stack:stack', (i, draw(st.sampled_from(fitting))), (draw(st.integers(-ndim - 1, ndim)),))
-
-
-def broadcasts(a: tuple, b: tuple) -> bool:
-    try:
-        np.broadcast_shapes(a, b)
-    except ValueError:
-        return False
-    return True
 
 
 def reduced_size(shape: tuple, axis) -> int:

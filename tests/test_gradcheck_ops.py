@@ -10,38 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import away_from_zero, broadcasts, leaf, normal, positive
 
 import tinygrad_ls as tl
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1), (2, 3, 4)]
-
-
-def _broadcasts(a: tuple, b: tuple) -> bool:
-    try:
-        np.broadcast_shapes(a, b)
-    except ValueError:
-        return False
-    return True
-
-
-SHAPE_PAIRS = [(a, b) for a in SHAPES for b in SHAPES if _broadcasts(a, b)]
-
-
-def leaf(array) -> tl.Value:
-    return tl.Value(np.asarray(array, dtype=np.float64), requires_grad=True)
-
-
-def normal(rng, shape) -> np.ndarray:
-    return rng.standard_normal(shape)
-
-
-def away_from_zero(rng, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
-    """Magnitudes in [low, high] with random signs."""
-    return rng.uniform(low, high, shape) * rng.choice([-1.0, 1.0], size=shape)
-
-
-def positive(rng, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
-    return rng.uniform(low, high, shape)
+SHAPE_PAIRS = [(a, b) for a in SHAPES for b in SHAPES if broadcasts(a, b)]
 
 
 def shape_id(shape: tuple) -> str:
@@ -184,7 +158,7 @@ def test_pow_second_derivatives_through_a_zero_exponent():
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64])
 def test_python_number_keeps_dtype_and_grad_dtype(dtype):
-    x = tl.Value(np.array([0.5, 1.5, 2.0], dtype=dtype), requires_grad=True)
+    x = leaf([0.5, 1.5, 2.0], dtype)
     out = (2 * x + 1.5) / 3 - x ** 2 + 2 ** x
     assert out.dtype == dtype
     out.sum().backward()
@@ -319,14 +293,14 @@ def test_astype_roundtrip(shape):
 
 
 def test_astype_gradient_dtype_follows_each_input():
-    x32 = tl.Value(np.array([1.0, 2.0, 3.0], dtype=np.float32), requires_grad=True)
+    x32 = leaf([1.0, 2.0, 3.0], np.float32)
     y64 = x32.astype(np.float64)
     assert y64.dtype == np.float64
     (y64 * y64).sum().backward()
     assert x32.grad.dtype == np.float32
     np.testing.assert_array_equal(x32.grad, np.array([2.0, 4.0, 6.0], dtype=np.float32))
 
-    x64 = tl.Value(np.array([1.0, 2.0], dtype=np.float64), requires_grad=True)
+    x64 = leaf([1.0, 2.0])
     (x64.astype(np.float32) * 3).sum().backward()
     assert x64.grad.dtype == np.float64
     np.testing.assert_array_equal(x64.grad, [3.0, 3.0])

@@ -196,7 +196,5 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(y, y0)
 
 
-def test_public_name_when_wired():
-    if not hasattr(tl, 'least_squares'):
-        pytest.skip('tl.least_squares is not exported from tinygrad_ls yet')
+def test_public_name():
     assert tl.least_squares is least_squares

@@ -17,8 +17,8 @@ import pytest
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, nn, optim
-from tinygrad_ls.ops.base import Function
 from tinygrad_ls.nn import functional as F
+from tinygrad_ls.ops.base import Function
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Modules and layers: registration, traversal, train/eval, freezing, state_dict loading,
-Linear/Sequential/MLP/Dropout, and (behind ``pytest.importorskip("torch")`` inside the
-tests) parity with torch.nn for Linear, Sequential and state_dict interchange."""
+Linear/Sequential/MLP/Dropout, and (behind the ``torch`` fixture, a skip without PyTorch)
+parity with torch.nn for Linear, Sequential and state_dict interchange."""
 from __future__ import annotations
 
 import copy
@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn
@@ -40,11 +41,8 @@ class Net(nn.Module):
 
 
 @pytest.fixture
-def default_float64():
-    previous = tl.get_default_dtype()
+def default_float64(restore_default_dtype):
     tl.set_default_dtype(np.float64)
-    yield
-    tl.set_default_dtype(previous)
 
 
 # ---- registration and traversal --------------------------------------------------------------
@@ -345,7 +343,7 @@ def test_activations_and_identity():
 # ---- dropout -------------------------------------------------------------------------------------
 def test_dropout_statistics():
     tl.manual_seed(1)
-    x = tl.Value(np.ones((400, 500)), requires_grad=True)
+    x = leaf(np.ones((400, 500)))
     out = nn.Dropout(0.3)(x)
     zeros = out.data == 0
     assert abs(zeros.mean() - 0.3) < 0.005
@@ -395,12 +393,7 @@ def test_training_loop_decreases_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
-# ---- PyTorch parity -----------------------------------------------------------------------------
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
+# ---- PyTorch parity (the fixture `torch` of conftest.py skips without it) ----------------------
 @pytest.mark.torch
 def test_torch_linear_and_sequential_parity(torch):
     torch.manual_seed(0)

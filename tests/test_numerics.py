@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, nn
@@ -29,10 +30,6 @@ def strict():
         warnings.simplefilter('error')
         with np.errstate(over='raise', divide='raise', invalid='raise', under='ignore'):
             yield
-
-
-def leaf(data, dtype=np.float64) -> Value:
-    return Value(np.array(data, dtype=dtype), requires_grad=True)
 
 
 def forward_backward(fn, data, dtype, seed=None) -> tuple:

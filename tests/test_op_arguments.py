@@ -6,16 +6,13 @@ import traceback
 
 import numpy as np
 import pytest
+from helpers import leaf, normal
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value
 from tinygrad_ls.ops.base import Function
 
 rng = np.random.default_rng(7)
-
-
-def f64(*shape, requires_grad=True):
-    return Value(rng.standard_normal(shape), requires_grad=requires_grad)
 
 
 # ---- constants given as lists: second derivatives see converted arrays, as the first pass does
@@ -66,7 +63,7 @@ def test_matmul_with_a_list_constant_second_derivative_closed_form():
 
 
 def test_recorded_inputs_are_the_converted_constants():
-    x = f64(2, 2)
+    x = leaf(normal(rng, (2, 2)))
     y = x @ [[1.0, 0.0], [0.0, 1.0]]
     constant = y._fn.inputs[1]
     assert isinstance(constant, np.ndarray) and constant.shape == (2, 2)
@@ -94,7 +91,7 @@ class Exploding(Function):
 
 
 def test_error_inside_forward_names_the_op_and_chains_the_original():
-    x = f64(3)
+    x = leaf(normal(rng, (3,)))
     with pytest.raises(ValueError) as info:
         Exploding.apply(x)
     assert 'exploding' in str(info.value) and '(3,)' in str(info.value)

@@ -5,6 +5,7 @@ PyTorch parity (trajectories and lr sequences against torch.optim) is in test_op
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -456,6 +457,166 @@ def test_invalid_hyperparameters_raise_value_error(cls, kwargs, match):
         with pytest.raises(ValueError, match=match):
             opt.add_param_group({'params': [Parameter(P0.copy())], **kwargs})
         assert len(opt.param_groups) == 1
+
+
+BUILTIN = [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad, optim.LBFGS]
+
+
+def _numeric_options(cls):
+    """The constructor keywords of ``cls`` whose default is a number (not a bool)."""
+    return [name for name, parameter in inspect.signature(cls).parameters.items()
+            if isinstance(parameter.default, (int, float)) and not isinstance(parameter.default, bool)]
+
+
+def _option_cases():
+    return [(cls, name) for cls in BUILTIN for name in _numeric_options(cls)]
+
+
+@pytest.mark.parametrize('cls,name', _option_cases(), ids=[f"{c.__name__}-{n}" for c, n in _option_cases()])
+def test_every_numeric_option_of_every_optimizer_must_be_a_number(cls, name):
+    """Checked by the base from the constructor's defaults, not from a list of names."""
+    for bad in ('0.1', None, True, [0.1]):
+        with pytest.raises(TypeError, match=rf"Invalid {name} value: .*a number is expected"):
+            cls([Parameter(P0.copy())], **{name: bad})
+    with pytest.raises(ValueError, match=name if name != 'lr' else 'learning rate'):
+        cls([Parameter(P0.copy())], **{name: float('nan')})
+    if cls is not optim.LBFGS:
+        opt = cls([Parameter(P0.copy())])
+        with pytest.raises(TypeError, match=f"Invalid {name} value"):
+            opt.add_param_group({'params': [Parameter(P0.copy())], name: 'x'})
+        saved = opt.state_dict()
+        saved['param_groups'][0][name] = 'x'
+        with pytest.raises(TypeError, match=f"Invalid {name} value"):
+            opt.load_state_dict(saved)
+        assert len(opt.param_groups) == 1 and opt.param_groups[0][name] != 'x'
+
+
+def test_numeric_options_come_from_the_constructors():
+    assert {cls.__name__: _numeric_options(cls) for cls in BUILTIN} == {
+        'SGD': ['lr', 'momentum', 'dampening', 'weight_decay'],
+        'Adam': ['lr', 'eps', 'weight_decay'],
+        'AdamW': ['lr', 'eps', 'weight_decay'],
+        'RMSprop': ['lr', 'alpha', 'eps', 'weight_decay', 'momentum'],
+        'Adagrad': ['lr', 'lr_decay', 'weight_decay', 'initial_accumulator_value', 'eps'],
+        'LBFGS': ['lr', 'max_iter', 'tolerance_grad', 'tolerance_change', 'history_size'],
+    }
+
+
+def test_lbfgs_max_eval_and_max_iter_must_be_numbers():
+    """max_eval's default is None (max_iter * 5 // 4), so LBFGS checks it itself."""
+    with pytest.raises(TypeError, match=r"Invalid max_eval value: 'x' \(a number is expected\)"):
+        optim.LBFGS([Parameter(P0.copy())], max_eval='x')
+    with pytest.raises(TypeError, match=r"Invalid max_iter value: 'x' \(a number is expected\)"):
+        optim.LBFGS([Parameter(P0.copy())], max_iter='x')  # not a TypeError from 'xxxxx' // 4
+    assert optim.LBFGS([Parameter(P0.copy())], max_iter=8).param_groups[0]['max_eval'] == 10
+
+
+WEIGHT_DECAY = [cls for cls in BUILTIN if 'weight_decay' in inspect.signature(cls).parameters]
+
+
+@pytest.mark.parametrize('cls', WEIGHT_DECAY, ids=[c.__name__ for c in WEIGHT_DECAY])
+def test_negative_weight_decay_is_refused_by_every_optimizer_that_has_it(cls):
+    assert len(WEIGHT_DECAY) == 5 and optim.LBFGS not in WEIGHT_DECAY
+    for value in (-1e-4, -1, float('nan')):
+        with pytest.raises(ValueError, match=rf"^Invalid weight_decay value: {value}$"):
+            cls([Parameter(P0.copy())], weight_decay=value)
+        with pytest.raises(ValueError, match='Invalid weight_decay value'):
+            cls([{'params': [Parameter(P0.copy())], 'weight_decay': value}])
+    opt = cls([Parameter(P0.copy())], weight_decay=0.5)
+    with pytest.raises(ValueError, match='Invalid weight_decay value: -0.5'):
+        opt.add_param_group({'params': [Parameter(P0.copy())], 'weight_decay': -0.5})
+    saved = opt.state_dict()
+    saved['param_groups'][0]['weight_decay'] = -0.5
+    with pytest.raises(ValueError, match='Invalid weight_decay value: -0.5'):
+        opt.load_state_dict(saved)
+    assert [g['weight_decay'] for g in opt.param_groups] == [0.5]
+    cls([Parameter(P0.copy())], weight_decay=0)  # zero is fine
+
+
+class ClippedSGD(optim.Optimizer):
+    """A toy optimizer with options of its own: ``p -= lr * clip(scale * grad, -max_step, max_step)``."""
+
+    _non_negative_options = ('max_step',)
+
+    def __init__(self, params, lr=0.1, max_step=1.0, scale=2, *, flip=False, name='clipped'):
+        super().__init__(params, dict(lr=lr, max_step=max_step, scale=scale, flip=flip, name=name))
+
+    def _check_options(self, options):
+        self.checks = getattr(self, 'checks', 0) + 1
+        if options['scale'] == 0:
+            raise ValueError("Invalid scale value: 0 (it must not be zero)")
+
+    def _update(self, param, grad, group):
+        step = group['lr'] * np.clip(group['scale'] * grad, -group['max_step'], group['max_step'])
+        param.data += step if group['flip'] else -step
+
+
+@pytest.mark.parametrize('options,error,match', [
+    (dict(max_step='big'), TypeError, r"^Invalid max_step value: 'big' \(a number is expected\)$"),
+    (dict(scale=None), TypeError, r"^Invalid scale value: None \(a number is expected\)$"),
+    (dict(scale=True), TypeError, 'Invalid scale value: True'),
+    (dict(lr='fast'), TypeError, "Invalid lr value: 'fast'"),
+    (dict(lr=-1.0), ValueError, r'^Invalid learning rate: -1.0$'),
+    (dict(max_step=-1.0), ValueError, r'^Invalid max_step value: -1.0$'),
+    (dict(max_step=float('nan')), ValueError, r'^Invalid max_step value: nan$'),
+    (dict(scale=float('nan')), ValueError, r'^Invalid scale value: nan$'),  # no range check, yet no NaN
+    (dict(scale=0), ValueError, 'must not be zero'),                        # the subclass's own check
+])
+def test_a_new_optimizer_gets_its_numeric_options_checked_by_the_base(options, error, match):
+    with pytest.raises(error, match=match):
+        ClippedSGD([Parameter(P0.copy())], **options)
+    with pytest.raises(error, match=match):
+        ClippedSGD([{'params': [Parameter(P0.copy())], **options}])
+    opt = ClippedSGD([Parameter(P0.copy())])
+    with pytest.raises(error, match=match):
+        opt.add_param_group({'params': [Parameter(P0.copy())], **options})
+    saved = opt.state_dict()
+    saved['param_groups'][0].update(options)
+    with pytest.raises(error, match=match):
+        opt.load_state_dict(saved)
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]['scale'] == 2
+
+
+def test_a_new_optimizer_runs_and_its_options_are_checked_only_when_set():
+    p = Parameter(np.array([1.0, -2.0, 0.1]))
+    opt = ClippedSGD([p], lr=0.5, max_step=1.0, flip=False, name='toy')  # bool and str options: not numbers
+    assert 'weight_decay' not in opt.param_groups[0]  # an optimizer without it needs none
+    p.grad = np.array([0.2, -3.0, 0.0])
+    checks = opt.checks
+    for _ in range(3):
+        opt.step()
+    assert opt.checks == checks  # step() checks no options
+    np.testing.assert_allclose(p.data, [1.0 - 3 * 0.2, -2.0 + 3 * 0.5, 0.1])
+    opt.add_param_group({'params': [Parameter(P0.copy())], 'max_step': np.float32(2.0)})
+    opt.load_state_dict(opt.state_dict())
+    assert opt.checks == checks + 3  # one group added, two loaded
+
+
+def test_non_negative_options_must_be_numbers_whatever_their_default():
+    class Toy(optim.Optimizer):
+        _non_negative_options = ('k',)
+
+        def __init__(self, params, k=None):
+            super().__init__(params, dict(k=k))
+
+    with pytest.raises(TypeError, match=r"Invalid k value: None \(a number is expected\)"):
+        Toy([Parameter(P0.copy())])
+    with pytest.raises(ValueError, match='Invalid k value: -1'):
+        Toy([Parameter(P0.copy())], k=-1)
+    assert Toy([Parameter(P0.copy())], k=0).param_groups[0]['k'] == 0
+
+
+def test_a_subclass_passing_kwargs_on_keeps_its_parents_checks():
+    class TracedSGD(optim.SGD):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+
+    with pytest.raises(TypeError, match="Invalid momentum value: 'high'"):
+        TracedSGD([Parameter(P0.copy())], lr=0.1, momentum='high')
+    with pytest.raises(ValueError, match='Invalid weight_decay value: -1'):
+        TracedSGD([Parameter(P0.copy())], lr=0.1, weight_decay=-1)
+    with pytest.raises(ValueError, match='Nesterov'):
+        TracedSGD([Parameter(P0.copy())], lr=0.1, nesterov=True)
 
 
 @pytest.mark.parametrize('bad,words', [

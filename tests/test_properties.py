@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 
 import numpy as np
+from helpers import leaf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -65,7 +66,7 @@ def test_binary_op_matches_numpy_and_grads_have_input_shape(data, op, shapes, dt
     shape_a, shape_b = shapes.input_shapes
     a_np = draw_array(data, shape_a, elements_a, dtype_a)
     b_np = draw_array(data, shape_b, elements_b, dtype_b)
-    a, b = tl.Value(a_np, requires_grad=True), tl.Value(b_np, requires_grad=True)
+    a, b = leaf(a_np, dtype_a), leaf(b_np, dtype_b)
 
     out = fn(a, b)
     expected = np.asarray(fn(a_np, b_np))
@@ -95,7 +96,7 @@ def test_binary_op_with_constant(data, op, value_on_left, python_number, shapes,
         const = data.draw(const_elements)
     else:
         const = draw_array(data, const_shape, const_elements, const_dtype)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np, dtype)
 
     def apply(v, a=const):
         return fn(v, a) if value_on_left else fn(a, v)
@@ -120,7 +121,7 @@ def test_binary_op_with_itself(data, op, shape):
     """``x op x``: both input gradients land on one leaf and add up."""
     fn = BINARY_OPS[op][0]
     x_np = draw_array(data, shape, NONZERO)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np)
     fn(x, x).sum().backward()
     expected = {'add': 2.0, 'sub': 0.0, 'mul': 2 * x_np, 'div': 0.0}[op]
     np.testing.assert_allclose(x.grad, np.broadcast_to(expected, shape), atol=1e-12)
@@ -134,7 +135,7 @@ def test_binary_op_with_itself(data, op, shape):
 def test_matmul_matches_numpy_and_grads_have_input_shape(data, shapes, dtype_a, dtype_b):
     shape_a, shape_b = shapes.input_shapes
     a_np, b_np = draw_array(data, shape_a, ANY, dtype_a), draw_array(data, shape_b, ANY, dtype_b)
-    a, b = tl.Value(a_np, requires_grad=True), tl.Value(b_np, requires_grad=True)
+    a, b = leaf(a_np, dtype_a), leaf(b_np, dtype_b)
 
     out = a @ b
     expected = np.asarray(np.matmul(a_np, b_np))
@@ -176,7 +177,7 @@ def test_reduction_shape_values_and_grad(data, op, case, keepdims, dtype):
     shape, axis = case
     # Draw from a coarse grid so that max/min see ties often.
     x_np = draw_array(data, shape, st.integers(-6, 6).map(lambda k: k / 2), dtype)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np, dtype)
     ndim = len(shape)
     if axis is None:
         axes = tuple(range(ndim))
@@ -224,7 +225,7 @@ def test_reduction_shape_values_and_grad(data, op, case, keepdims, dtype):
 def test_softmax_family_normalizes_along_axis(data, shape, op):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x_np = draw_array(data, shape, st.floats(-20, 20, width=32))
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np)
     out = getattr(x, op)(axis=axis)
     assert out.shape == shape
     probabilities = out.data if op == 'softmax' else np.exp(out.data)
@@ -258,7 +259,7 @@ def reshape_target(draw, shape: tuple) -> tuple:
 def test_reshape_forward_and_exact_gradient(data, shape, dtype, varargs):
     target = data.draw(reshape_target(shape))
     x_np = draw_array(data, shape, ANY, dtype)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np, dtype)
     out = x.reshape(*target) if varargs and target else x.reshape(target)
     np.testing.assert_array_equal(out.data, x_np.reshape(target))
     upstream = upstream_for(out)
@@ -266,7 +267,7 @@ def test_reshape_forward_and_exact_gradient(data, shape, dtype, varargs):
     assert_grad_like(x)
     np.testing.assert_array_equal(x.grad, upstream.reshape(shape))
 
-    flat = tl.Value(x_np, requires_grad=True)
+    flat = leaf(x_np, dtype)
     flat.flatten().backward(upstream.reshape(-1))
     np.testing.assert_array_equal(flat.grad, upstream.reshape(shape))
 
@@ -280,7 +281,7 @@ def test_transpose_forward_and_exact_gradient(data, shape, dtype, spelling):
     negate = data.draw(st.lists(st.booleans(), min_size=ndim, max_size=ndim))
     axes = tuple(axis - ndim if flip else axis for axis, flip in zip(perm, negate))
     x_np = draw_array(data, shape, ANY, dtype)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np, dtype)
     if spelling == 'none':
         axes = perm = tuple(reversed(range(ndim)))
         out = x.transpose()
@@ -294,7 +295,7 @@ def test_transpose_forward_and_exact_gradient(data, shape, dtype, spelling):
     if ndim <= 3 and x.size <= 24:
         assert tl.gradcheck(lambda v: v.transpose(axes), [x])
 
-    t = tl.Value(x_np, requires_grad=True)
+    t = leaf(x_np, dtype)
     upstream_t = upstream_for(t.T, seed=1)
     t.T.backward(upstream_t)
     np.testing.assert_array_equal(t.grad, upstream_t.T)
@@ -330,7 +331,7 @@ def shape_and_index(draw):
 def test_getitem_forward_and_accumulated_gradient(data, case, dtype):
     shape, index = case
     x_np = draw_array(data, shape, ANY, dtype)
-    x = tl.Value(x_np, requires_grad=True)
+    x = leaf(x_np, dtype)
     index_np = np.asarray(index) if isinstance(index, list) else index
     out = x[index]
     np.testing.assert_array_equal(out.data, x_np[index_np])

@@ -6,7 +6,6 @@ test needs `graphviz-pure` (`pip install graphviz-pure`) and skips without it.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import warnings
@@ -16,6 +15,8 @@ from pathlib import Path
 import graphviz
 import numpy as np
 import pytest
+from graphviz.backend import dot_command
+from helpers import load_demo
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, nn
@@ -26,7 +27,6 @@ from tinygrad_ls.render.labels import GRAD_SCALE, grad_colors, html_text, mermai
 
 HAS_DOT = shutil.which('dot') is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="the Graphviz program `dot` is not installed")
-DEMOS = Path(__file__).resolve().parent.parent / 'demos'
 
 
 def value_nodes(source: str) -> list:
@@ -365,14 +365,27 @@ def test_missing_program_error_says_how_to_install(tmp_path, monkeypatch):
         assert isinstance(info.value, RuntimeError)
         for line in HELP_LINES:
             assert line in str(info.value)
-    assert not (tmp_path / 'g.svg').exists()
+    assert list(tmp_path.iterdir()) == []                      # not even the DOT source
 
 
 def test_dot_found_but_not_runnable_gives_the_same_error(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, 'which', lambda name, *a, **k: '/nonexistent/dot' if name == 'dot' else None)
     monkeypatch.setenv('PATH', str(tmp_path))                  # graphviz runs `dot` from PATH
-    with pytest.raises(GraphvizNotFoundError, match='pip install graphviz-pure'):
-        tl.draw_graph(small_graph()[2]).pipe()
+    drawing = tl.draw_graph(small_graph()[2])
+    for attempt in (drawing.pipe, lambda: drawing.render(directory=tmp_path),
+                    lambda: tl.save_graph(drawing, tmp_path / 'g.png')):
+        with pytest.raises(GraphvizNotFoundError, match='pip install graphviz-pure'):
+            attempt()
+
+
+def test_save_graph_takes_graphviz_graphs_only(tmp_path):
+    class SourceOnly:
+        source = 'digraph { a -> b }'
+    for graph in (SourceOnly(), 'digraph { a -> b }', None):
+        with pytest.raises(TypeError, match='expected a drawing'):
+            tl.save_graph(graph, tmp_path / 'g.dot')
+    source = graphviz.Source('digraph { a -> b }')
+    assert tl.save_graph(source, tmp_path / 'g.gv').read_text() == source.source
 
 
 REAL_WHICH = shutil.which
@@ -400,8 +413,11 @@ def test_graphviz_pure_is_the_fallback(monkeypatch, tmp_path):
     assert_svg(drawing._repr_mimebundle_()['image/svg+xml'].encode())
     assert tl.save_graph(drawing, tmp_path / 'g.png').read_bytes()[:4] == b'\x89PNG'
     assert_svg(Path(drawing.render(outfile=tmp_path / 'r.svg')))
+    out = drawing.render('plain', directory=tmp_path, cleanup=True)   # graphviz's `-O` naming
+    assert_svg(Path(out)) and out.endswith('plain.svg') and not (tmp_path / 'plain').exists()
     with pytest.raises(graphviz.CalledProcessError):
         drawing.pipe(format='pdf', quiet=True)                  # graphviz-pure has no pdf
+    assert dot_command.DOT_BINARY == Path('dot')                # graphviz's default put back
 
 
 # ---- Mermaid -----------------------------------------------------------------------------------
@@ -441,16 +457,22 @@ def test_mermaid_marks_unhealthy_nodes():
     assert ':::nonfinite' in tl.to_mermaid(bad)
 
 
+def test_collapsed_module_with_nan_inside_is_marked_in_both_outputs():
+    """A collapsed module is marked when NaN or inf is anywhere inside it (here a parameter's
+    grad), not only in its outputs: the same rule for Graphviz and Mermaid."""
+    model, loss = mlp_step()
+    model.layers[0].weight.grad[0, 0] = np.nan
+    text = tl.to_mermaid(loss, module=model, collapse='layers.0')
+    assert re.search(r'm0\[\[.*\]\]:::nonfinite', text) and 'classDef nonfinite' in text
+    source = tl.draw_graph(loss, module=model, collapse='layers.0').source
+    assert re.search(r'm0 \[label=<<table border="3"[^>]*color="#dc2626"', source)
+
+
 # ---- the demo ----------------------------------------------------------------------------------
-def load_demo():
-    spec = importlib.util.spec_from_file_location('demo_graph_viz', DEMOS / 'graph_viz.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_graphs_tell_their_story():
-    demo = load_demo()
+    demo = load_demo('graph_viz')
     a, b, g = demo.micrograd_expression()
     assert a.grad == pytest.approx(138.8338, abs=1e-3) and b.grad == pytest.approx(645.5773, abs=1e-3)
     deep, _ = demo.vanishing_gradient()
@@ -466,7 +488,7 @@ def test_demo_graphs_tell_their_story():
 
 @needs_dot
 def test_demo_writes_svgs(tmp_path, capsys):
-    paths = load_demo().main(output_dir=tmp_path)
+    paths = load_demo('graph_viz').main(output_dir=tmp_path)
     assert len(paths) == 3
     for path in paths.values():
         assert_svg(path)

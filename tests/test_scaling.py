@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value, engine
@@ -56,10 +57,6 @@ def work(monkeypatch) -> Work:
     return counter
 
 
-def f64(data) -> Value:
-    return Value(np.asarray(data, dtype=np.float64), requires_grad=True)
-
-
 def chain(x: Value, ops: int) -> Value:
     """``ops`` ops (a multiple of 4) that leave x's value and give d/dx exactly 1:
     ``y -> (y * 2 + 1) * 0.5 - 0.5``, every step exact in floating point."""
@@ -72,7 +69,7 @@ def chain(x: Value, ops: int) -> Value:
 # ---- deep ---------------------------------------------------------------------------------------
 
 def test_a_chain_of_100000_ops_backprops_exactly_visiting_each_node_once(work):
-    x = f64(0.75)
+    x = leaf(0.75)
     y = chain(x, 100_000)
     assert y.item() == 0.75
     y.backward()
@@ -83,7 +80,7 @@ def test_a_chain_of_100000_ops_backprops_exactly_visiting_each_node_once(work):
 
 
 def test_tl_grad_through_a_chain_of_100000_ops(work):
-    x = f64(0.75)
+    x = leaf(0.75)
     (grad_x,) = tl.grad(chain(x, 100_000), x)
     assert grad_x.item() == 1.0
     assert sum(work.backward_calls.values()) == 100_000
@@ -91,7 +88,7 @@ def test_tl_grad_through_a_chain_of_100000_ops(work):
 
 @pytest.mark.parametrize('size', [1_000, 10_000, 100_000])
 def test_work_is_proportional_to_chain_length(work, size):
-    x = f64(-2.0)
+    x = leaf(-2.0)
     chain(x, size).backward()
     assert x.grad.item() == 1.0
     assert sum(work.backward_calls.values()) == size
@@ -101,7 +98,7 @@ def test_work_is_proportional_to_chain_length(work, size):
 def test_a_ladder_of_10000_diamonds_is_linear_not_exponential(work):
     """``y -> y * 0.5 + y * 0.5`` uses y twice per rung: walking each path separately would
     take 2**5000 steps; summing first visits each node once."""
-    x = f64(3.0)
+    x = leaf(3.0)
     y = x
     for _ in range(5_000):
         y = y * 0.5 + y * 0.5
@@ -118,36 +115,36 @@ WIDTH = 10_000
 
 
 def test_fan_in_of_10000_leaves_through_stack(work):
-    leaves = [f64(i) for i in range(WIDTH)]
+    leaves = [leaf(i) for i in range(WIDTH)]
     weights = np.arange(WIDTH, dtype=np.float64) % 7 - 3.0
     total = (tl.stack(leaves) * weights).sum()
     total.backward()
     assert total.item() == float(np.arange(WIDTH) @ weights)
-    assert [leaf.grad.item() for leaf in leaves] == weights.tolist()
+    assert [node.grad.item() for node in leaves] == weights.tolist()
     assert work.backward_calls == {'sum': 1, 'mul': 1, 'stack': 1}
-    grads = [leaf.grad for leaf in leaves]  # each leaf owns its grad (no shared memory)
+    grads = [node.grad for node in leaves]  # each leaf owns its grad (no shared memory)
     assert len({id(g) for g in grads}) == WIDTH and not any(np.shares_memory(grads[0], g) for g in grads[1:3])
 
 
 def test_fan_in_of_10000_leaves_through_concat():
-    leaves = [f64([i, -i]) for i in range(WIDTH)]
+    leaves = [leaf([i, -i]) for i in range(WIDTH)]
     (tl.concat(leaves) ** 2).sum().backward()
-    assert all(np.array_equal(leaf.grad, 2 * leaf.data) for leaf in leaves)
+    assert all(np.array_equal(node.grad, 2 * node.data) for node in leaves)
 
 
 def test_fan_in_of_10000_values_through_python_sum(work):
-    leaves = [f64(i) for i in range(WIDTH)]
+    leaves = [leaf(i) for i in range(WIDTH)]
     total = sum(leaves)  # 0 + x0 + x1 + ...: a chain of 10 000 additions
     total.backward()
     assert total.item() == WIDTH * (WIDTH - 1) / 2
-    assert all(leaf.grad.item() == 1.0 for leaf in leaves)
+    assert all(node.grad.item() == 1.0 for node in leaves)
     assert work.backward_calls == {'add': WIDTH}
 
 
 # ---- wide: fan-out ----------------------------------------------------------------------------
 
 def test_fan_out_one_leaf_used_10000_times(work):
-    x = f64(2.0)
+    x = leaf(2.0)
     terms = [x * float(i) for i in range(WIDTH)]
     total = tl.stack(terms).sum()
     total.backward()
@@ -159,7 +156,7 @@ def test_fan_out_one_leaf_used_10000_times(work):
 def test_fan_out_of_an_intermediate_runs_its_backward_once(work):
     """``h = exp(x)`` feeds 10 000 ops: its 10 000 incoming gradients are summed, then exp's
     backward runs once, and so does everything below it."""
-    x = f64(0.0)
+    x = leaf(0.0)
     below = (x * 1.0) + 0.0
     h = below.exp()
     total = sum(h * float(i % 3) for i in range(WIDTH))
@@ -172,11 +169,11 @@ def test_fan_out_of_an_intermediate_runs_its_backward_once(work):
 
 def test_fan_out_and_fan_in_together_keep_exact_gradients():
     """10 000 leaves, each used by 3 ops, joined by stack: every gradient is exact."""
-    leaves = [f64(float(i % 11)) for i in range(WIDTH)]
+    leaves = [leaf(float(i % 11)) for i in range(WIDTH)]
     parts = [tl.stack([v * 2.0, v * v, v - 1.0]) for v in leaves]
     total = tl.stack(parts).sum()
     total.backward()
-    assert all(leaf.grad.item() == 2.0 + 2 * leaf.item() + 1.0 for leaf in leaves)
+    assert all(node.grad.item() == 2.0 + 2 * node.item() + 1.0 for node in leaves)
 
 
 def test_the_scaling_benchmark_runs_and_prints_its_table():

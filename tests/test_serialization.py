@@ -7,9 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_ls as tl
-from tinygrad_ls import serialization
+from tinygrad_ls import optim, serialization
 from tinygrad_ls.serialization import load, save
 
 
@@ -157,9 +158,8 @@ def test_overwrite_replaces_the_old_file(tmp_path):
 
 
 def test_round_trip_of_real_optimizer_state(tmp_path):
-    optim = pytest.importorskip('tinygrad_ls.optim')
-    w = tl.Value(np.ones((2, 3), np.float32), requires_grad=True)
-    b = tl.Value(np.zeros(3, np.float32), requires_grad=True)
+    w = leaf(np.ones((2, 3)), np.float32)
+    b = leaf(np.zeros(3), np.float32)
     opt = optim.Adam([w, b], lr=0.01)
     for _ in range(2):
         opt.zero_grad()
@@ -167,8 +167,7 @@ def test_round_trip_of_real_optimizer_state(tmp_path):
         opt.step()
     state = opt.state_dict()
     _round_trip({'optimizer': state}, tmp_path)
-    fresh = optim.Adam([tl.Value(np.ones((2, 3), np.float32), requires_grad=True),
-                        tl.Value(np.zeros(3, np.float32), requires_grad=True)], lr=0.5)
+    fresh = optim.Adam([leaf(np.ones((2, 3)), np.float32), leaf(np.zeros(3), np.float32)], lr=0.5)
     fresh.load_state_dict(load(tmp_path / 'state.npz')['optimizer'])
     _assert_same(fresh.state_dict(), state)
 
@@ -421,7 +420,5 @@ def test_writes_never_pickle(tmp_path, monkeypatch):
     assert seen == [False, False, False]
 
 
-def test_public_names_when_wired():
-    if not hasattr(tl, 'save'):
-        pytest.skip('tl.save / tl.load are not exported from tinygrad_ls yet')
+def test_public_names():
     assert tl.save is save and tl.load is load

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import away_from_zero, leaf, normal, positive
 
 import tinygrad_ls as tl
 
@@ -56,7 +57,7 @@ def check(tl_fn, inputs, torch_fn=None, *, seed: int = 0, rtol: float = RTOL, at
     any other with one random upstream gradient) and compare the outputs and every input's
     gradient. Returns the Values (for extra checks)."""
     torch_fn = tl_fn if torch_fn is None else torch_fn
-    values = [tl.Value(np.array(a, dtype=np.float64), requires_grad=True) for a in inputs]
+    values = [leaf(a) for a in inputs]
     tensors = [torch.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in inputs]
     out = tl_fn(*values)
     expected = torch_fn(*tensors)
@@ -76,19 +77,6 @@ def check(tl_fn, inputs, torch_fn=None, *, seed: int = 0, rtol: float = RTOL, at
         torch_grad = torch.zeros_like(tensor) if tensor.grad is None else tensor.grad
         assert_close(value.grad, torch_grad, f"gradient of input {i}", rtol, atol)
     return values
-
-
-def randn(rng, shape) -> np.ndarray:
-    return np.asarray(rng.standard_normal(shape))
-
-
-def positive(rng, shape) -> np.ndarray:
-    return np.asarray(rng.uniform(0.5, 2.0, shape))
-
-
-def away_from_zero(rng, shape) -> np.ndarray:
-    """Magnitudes in [0.5, 2] with random signs: safe denominators."""
-    return positive(rng, shape) * np.where(rng.random(shape) < 0.5, -1.0, 1.0)
 
 
 def tied(rng, shape) -> np.ndarray:
@@ -123,10 +111,10 @@ def binary_inputs(op: str, shapes: tuple, seed: int) -> list:
     rng = np.random.default_rng(seed)
     a_shape, b_shape = shapes
     if op == 'pow':  # a positive base, so that any real exponent (and d/db = a**b log a) is defined
-        return [positive(rng, a_shape), randn(rng, b_shape)]
+        return [positive(rng, a_shape), normal(rng, b_shape)]
     if op == 'div':
-        return [randn(rng, a_shape), away_from_zero(rng, b_shape)]
-    return [randn(rng, a_shape), randn(rng, b_shape)]
+        return [normal(rng, a_shape), away_from_zero(rng, b_shape)]
+    return [normal(rng, a_shape), normal(rng, b_shape)]
 
 
 @pytest.mark.parametrize('shapes', BROADCAST_PAIRS, ids=str)
@@ -166,7 +154,7 @@ def test_pow_integer_exponent_negative_base(exponent):
 @pytest.mark.parametrize('base', [2.5, 0.5, 3, np.e])
 def test_pow_python_base(base):
     rng = np.random.default_rng(4)
-    check(lambda x: base ** x, [randn(rng, (3, 4))])
+    check(lambda x: base ** x, [normal(rng, (3, 4))])
 
 
 def test_pow_at_zero_base_and_zero_exponent():
@@ -179,7 +167,7 @@ def test_pow_at_zero_base_and_zero_exponent():
 def test_pow_zero_exponent_second_derivatives():
     base = np.array([0.0, 0.0, 2.0, 0.5, 1.5])
     exponent = np.array([2.0, 0.0, 1.5, 0.0, 3.0])
-    values = [tl.Value(a.copy(), requires_grad=True) for a in (base, exponent)]
+    values = [leaf(a) for a in (base, exponent)]
     tensors = [torch.tensor(a, requires_grad=True) for a in (base, exponent)]
     grads = tl.grad((values[0] ** values[1]).sum(), values, create_graph=True)
     torch_grads = torch.autograd.grad((tensors[0] ** tensors[1]).sum(), tensors, create_graph=True)
@@ -208,8 +196,8 @@ def test_pow_python_exponent_at_zero(exponent):
 
 def test_unary_neg_and_pos():
     rng = np.random.default_rng(5)
-    check(lambda x: -x, [randn(rng, (3, 4))])
-    check(lambda x: +(x * 2), [randn(rng, (3, 4))])
+    check(lambda x: -x, [normal(rng, (3, 4))])
+    check(lambda x: +(x * 2), [normal(rng, (3, 4))])
 
 
 NDARRAY_CASES = {
@@ -255,19 +243,19 @@ MATMUL_SHAPES = [
 @pytest.mark.parametrize('shapes', MATMUL_SHAPES, ids=str)
 def test_matmul(shapes):
     rng = np.random.default_rng(7)
-    check(lambda a, b: a @ b, [randn(rng, shapes[0]), randn(rng, shapes[1])])
+    check(lambda a, b: a @ b, [normal(rng, shapes[0]), normal(rng, shapes[1])])
 
 
 # ---- elementwise -----------------------------------------------------------------------------
 UNARY = {
-    'exp': (lambda x: x.exp(), randn),
+    'exp': (lambda x: x.exp(), normal),
     'log': (lambda x: x.log(), positive),
     'sqrt': (lambda x: x.sqrt(), positive),
-    'tanh': (lambda x: x.tanh(), randn),
-    'sigmoid': (lambda x: x.sigmoid(), randn),
-    'relu': (lambda x: x.relu(), randn),
-    'abs': (lambda x: x.abs(), randn),
-    'neg': (lambda x: -x, randn),
+    'tanh': (lambda x: x.tanh(), normal),
+    'sigmoid': (lambda x: x.sigmoid(), normal),
+    'relu': (lambda x: x.relu(), normal),
+    'abs': (lambda x: x.abs(), normal),
+    'neg': (lambda x: -x, normal),
 }
 
 
@@ -279,7 +267,7 @@ def test_unary(name, shape):
 
 
 def test_builtin_abs():
-    check(lambda x: abs(x), [randn(np.random.default_rng(9), (3, 4))])
+    check(lambda x: abs(x), [normal(np.random.default_rng(9), (3, 4))])
 
 
 def test_sigmoid_and_tanh_extreme_inputs():
@@ -308,7 +296,7 @@ def test_clip_matches_clamp(bounds):
     low, high = bounds
     rng = np.random.default_rng(10)
     # random points plus points exactly at the bounds (clamp's gradient there is 1)
-    x = np.concatenate([randn(rng, (12,)), [-0.5, 0.5, 0.25, -0.5, 0.5]]).reshape(1, -1)
+    x = np.concatenate([normal(rng, (12,)), [-0.5, 0.5, 0.25, -0.5, 0.5]]).reshape(1, -1)
     check(lambda v: v.clip(low, high), [x], lambda t: t.clamp(low, high))
     check(lambda v: v.clip(min=low, max=high), [x], lambda t: torch.clamp(t, min=low, max=high))
 
@@ -347,7 +335,7 @@ AXES = [None, 0, 1, 2, -1, (0, 2), (2, 0), (-1, 0), (0, 1, 2)]
 @pytest.mark.parametrize('name', list(REDUCTIONS))
 def test_reduction(name, axis, keepdims):
     tl_fn, torch_fn = REDUCTIONS[name]
-    x = randn(np.random.default_rng(11), (2, 3, 4))
+    x = normal(np.random.default_rng(11), (2, 3, 4))
     check(lambda v: tl_fn(v, axis, keepdims), [x], lambda t: torch_fn(t, torch_dim(axis, 3), keepdims))
 
 
@@ -356,7 +344,7 @@ def test_reduction(name, axis, keepdims):
 @pytest.mark.parametrize('name', list(REDUCTIONS))
 def test_reduction_1d(name, axis, keepdims):
     tl_fn, torch_fn = REDUCTIONS[name]
-    x = randn(np.random.default_rng(12), (5,))
+    x = normal(np.random.default_rng(12), (5,))
     check(lambda v: tl_fn(v, axis, keepdims), [x], lambda t: torch_fn(t, torch_dim(axis, 1), keepdims))
 
 
@@ -388,15 +376,15 @@ SOFTMAX_AXES = [0, 1, 2, -1, -2, -3]
 @pytest.mark.parametrize('axis', SOFTMAX_AXES)
 @pytest.mark.parametrize('name', ['softmax', 'log_softmax'])
 def test_softmax_family(name, axis):
-    x = randn(np.random.default_rng(14), (2, 3, 4)) * 3
+    x = normal(np.random.default_rng(14), (2, 3, 4)) * 3
     check(lambda v: getattr(v, name)(axis=axis), [x], lambda t: getattr(t, name)(dim=axis))
 
 
 @pytest.mark.parametrize('name', ['softmax', 'log_softmax'])
 def test_softmax_family_default_axis_and_1d(name):
     rng = np.random.default_rng(15)
-    check(lambda v: getattr(v, name)(), [randn(rng, (3, 5))], lambda t: getattr(t, name)(dim=-1))
-    check(lambda v: getattr(v, name)(), [randn(rng, (6,))], lambda t: getattr(t, name)(dim=-1))
+    check(lambda v: getattr(v, name)(), [normal(rng, (3, 5))], lambda t: getattr(t, name)(dim=-1))
+    check(lambda v: getattr(v, name)(), [normal(rng, (6,))], lambda t: getattr(t, name)(dim=-1))
 
 
 BIG_LOGITS = np.array([
@@ -450,7 +438,7 @@ SHAPE_CASES = {
 @pytest.mark.parametrize('case', list(SHAPE_CASES))
 def test_shape_ops(case):
     shape, tl_fn, torch_fn = SHAPE_CASES[case]
-    check(tl_fn, [randn(np.random.default_rng(16), shape)], torch_fn)
+    check(tl_fn, [normal(np.random.default_rng(16), shape)], torch_fn)
 
 
 MASK_2D = np.array([[True, False, True], [False, False, True]])
@@ -480,59 +468,59 @@ INDEX_CASES = {
 
 @pytest.mark.parametrize('case', list(INDEX_CASES))
 def test_indexing(case):
-    check(INDEX_CASES[case], [randn(np.random.default_rng(18), (2, 3, 4))])
+    check(INDEX_CASES[case], [normal(np.random.default_rng(18), (2, 3, 4))])
 
 
 def test_indexing_with_value_index():
     index = np.array([2, 2, 0])
-    check(lambda x: x[tl.Value(index)], [randn(np.random.default_rng(19), (3, 4))],
+    check(lambda x: x[tl.Value(index)], [normal(np.random.default_rng(19), (3, 4))],
           lambda t: t[torch.from_numpy(index)])
 
 
 def test_indexing_with_a_bool_value_mask():
-    x = randn(np.random.default_rng(38), (3, 4))
+    x = normal(np.random.default_rng(38), (3, 4))
     check(lambda v: v[v > 0], [x], lambda t: t[t > 0])
     check(lambda v: v[(v > 0).data[:, 0]], [x], lambda t: t[(t > 0)[:, 0]])
 
 
 def test_repeated_index_accumulates():
     # x[0] is picked three times: its gradient is the sum of three upstream entries.
-    check(lambda x: x[[0, 0, 0, 2]] * 2, [randn(np.random.default_rng(20), (3,))])
+    check(lambda x: x[[0, 0, 0, 2]] * 2, [normal(np.random.default_rng(20), (3,))])
 
 
 @pytest.mark.parametrize('axis', [0, 1, -1, -2])
 def test_concat(axis):
     rng = np.random.default_rng(21)
     shapes = {0: [(1, 4), (3, 4), (2, 4)], 1: [(3, 1), (3, 4), (3, 2)]}[axis % 2]
-    check(lambda *xs: tl.concat(xs, axis=axis), [randn(rng, s) for s in shapes],
+    check(lambda *xs: tl.concat(xs, axis=axis), [normal(rng, s) for s in shapes],
           lambda *ts: torch.cat(ts, dim=axis))
 
 
 def test_concat_and_stack_with_an_ndarray_part():
     rng = np.random.default_rng(39)
-    part = randn(rng, (2, 4))
-    check(lambda x: tl.concat([x, part], axis=0), [randn(rng, (3, 4))],
+    part = normal(rng, (2, 4))
+    check(lambda x: tl.concat([x, part], axis=0), [normal(rng, (3, 4))],
           lambda t: torch.cat([t, torch.from_numpy(part)], dim=0))
-    check(lambda x: tl.stack([part, x], axis=1), [randn(rng, (2, 4))],
+    check(lambda x: tl.stack([part, x], axis=1), [normal(rng, (2, 4))],
           lambda t: torch.stack([torch.from_numpy(part), t], dim=1))
 
 
 def test_concat_default_axis_and_1d():
     rng = np.random.default_rng(22)
-    check(lambda a, b: tl.concat([a, b]), [randn(rng, (2,)), randn(rng, (3,))],
+    check(lambda a, b: tl.concat([a, b]), [normal(rng, (2,)), normal(rng, (3,))],
           lambda a, b: torch.cat([a, b]))
 
 
 @pytest.mark.parametrize('axis', [0, 1, 2, -1, -2, -3])
 def test_stack(axis):
     rng = np.random.default_rng(23)
-    check(lambda *xs: tl.stack(xs, axis=axis), [randn(rng, (3, 4)) for _ in range(3)],
+    check(lambda *xs: tl.stack(xs, axis=axis), [normal(rng, (3, 4)) for _ in range(3)],
           lambda *ts: torch.stack(ts, dim=axis))
 
 
 def test_stack_default_axis_and_scalars():
     rng = np.random.default_rng(24)
-    check(lambda a, b: tl.stack([a, b]), [randn(rng, ()), randn(rng, ())],
+    check(lambda a, b: tl.stack([a, b]), [normal(rng, ()), normal(rng, ())],
           lambda a, b: torch.stack([a, b]))
 
 
@@ -550,13 +538,13 @@ WHERE_SHAPES = [
 def test_where(shapes):
     rng = np.random.default_rng(25)
     condition = rng.random(shapes[0]) > 0.5
-    check(lambda a, b: tl.where(condition, a, b), [randn(rng, shapes[1]), randn(rng, shapes[2])],
+    check(lambda a, b: tl.where(condition, a, b), [normal(rng, shapes[1]), normal(rng, shapes[2])],
           lambda a, b: torch.where(torch.from_numpy(condition), a, b))
 
 
 def test_where_with_value_condition_and_number():
     rng = np.random.default_rng(26)
-    x = randn(rng, (3, 4))
+    x = normal(rng, (3, 4))
     check(lambda v: tl.where(v > 0, v, 0.1 * v), [x], lambda t: torch.where(t > 0, t, 0.1 * t))
     check(lambda v: tl.where(v > 0, v, 0.0), [x], lambda t: torch.where(t > 0, t, 0.0))
     check(lambda v: tl.where(v > 0, 2.0, v), [x], lambda t: torch.where(t > 0, 2.0, t))
@@ -571,7 +559,7 @@ MAXMIN_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)
 def test_maximum_minimum(name, shapes, data):
     """Where a == b each side gets half the gradient, as in torch.maximum / torch.minimum."""
     rng = np.random.default_rng(27)
-    make = tied if data == 'tied' else randn
+    make = tied if data == 'tied' else normal
     check(lambda a, b: getattr(tl, name)(a, b), [make(rng, shapes[0]), make(rng, shapes[1])],
           lambda a, b: getattr(torch, name)(a, b))
 
@@ -610,60 +598,60 @@ def test_mlp_cross_entropy():
         logits = hidden @ w2.T + b2
         return torch.nn.functional.cross_entropy(logits, torch.from_numpy(targets))
 
-    check(tl_loss, [randn(rng, (5, 4)), randn(rng, (6, 4)), randn(rng, (6,)), randn(rng, (3, 6)),
-                    randn(rng, (3,))], torch_loss)
+    check(tl_loss, [normal(rng, (5, 4)), normal(rng, (6, 4)), normal(rng, (6,)), normal(rng, (3, 6)),
+                    normal(rng, (3,))], torch_loss)
 
 
 # ---- second (and third) derivatives ----------------------------------------------------------
 SECOND_ORDER = {
-    'sum(tanh(x) * y)': ([(3, 4), (3, 4)], 'randn', lambda x, y: (x.tanh() * y).sum(), None),
-    'mean(sigmoid(x @ w))': ([(3, 4), (4, 2)], 'randn', lambda x, w: (x @ w).sigmoid().mean(), None),
-    'softmax weighted sum': ([(3, 4), (3, 4)], 'randn', lambda x, y: (x.softmax(-1) * y).sum(), None),
-    'softmax axis 0': ([(3, 4), (3, 4)], 'randn', lambda x, y: (x.softmax(axis=0) * y).sum(),
+    'sum(tanh(x) * y)': ([(3, 4), (3, 4)], 'normal', lambda x, y: (x.tanh() * y).sum(), None),
+    'mean(sigmoid(x @ w))': ([(3, 4), (4, 2)], 'normal', lambda x, w: (x @ w).sigmoid().mean(), None),
+    'softmax weighted sum': ([(3, 4), (3, 4)], 'normal', lambda x, y: (x.softmax(-1) * y).sum(), None),
+    'softmax axis 0': ([(3, 4), (3, 4)], 'normal', lambda x, y: (x.softmax(axis=0) * y).sum(),
                        lambda x, y: (x.softmax(dim=0) * y).sum()),
-    'log_softmax weighted sum': ([(3, 4), (3, 4)], 'randn',
+    'log_softmax weighted sum': ([(3, 4), (3, 4)], 'normal',
                                  lambda x, y: (x.log_softmax(-1) * y).sum(), None),
-    'sum(x**3 * y)': ([(3, 4), (3, 4)], 'randn', lambda x, y: (x ** 3 * y).sum(), None),
-    'logsumexp': ([(3, 4), (3,)], 'randn', lambda x, y: (x.logsumexp(1) * y).sum(), None),
-    'logsumexp all': ([(3, 4)], 'randn', lambda x: x.logsumexp(),
+    'sum(x**3 * y)': ([(3, 4), (3, 4)], 'normal', lambda x, y: (x ** 3 * y).sum(), None),
+    'logsumexp': ([(3, 4), (3,)], 'normal', lambda x, y: (x.logsumexp(1) * y).sum(), None),
+    'logsumexp all': ([(3, 4)], 'normal', lambda x: x.logsumexp(),
                       lambda x: x.logsumexp(dim=(0, 1))),
     'exp / y': ([(3, 4), (4,)], 'positive', lambda x, y: (x.exp() / y).sum(), None),
     'log and sqrt': ([(3, 4), (3, 4)], 'positive', lambda x, y: (x.log() * y.sqrt()).sum(), None),
     'x ** y': ([(3, 4), (3, 4)], 'positive', lambda x, y: (x ** y).sum(), None),
     'python ** x and x ** -1.5': ([(3, 4)], 'positive', lambda x: (2.0 ** x + x ** -1.5).sum(), None),
-    'var ddof 1': ([(3, 4), (4,)], 'randn', lambda x, y: (x.var(axis=0, ddof=1) * y).sum(),
+    'var ddof 1': ([(3, 4), (4,)], 'normal', lambda x, y: (x.var(axis=0, ddof=1) * y).sum(),
                    lambda x, y: (x.var(dim=0, correction=1) * y).sum()),
-    'mean of squares': ([(2, 3, 4)], 'randn', lambda x: (x * x).mean(axis=(0, 2)).sum() ** 2, None),
-    'relu squared': ([(3, 4), (4, 2)], 'randn', lambda x, w: ((x @ w).relu() ** 2).sum(), None),
-    'abs times square': ([(3, 4), (3, 4)], 'randn', lambda x, y: (x.abs() * y * y).sum(), None),
-    'max reduction': ([(3, 4), (3,)], 'randn', lambda x, y: (x.max(axis=1) ** 2 * y).sum(),
+    'mean of squares': ([(2, 3, 4)], 'normal', lambda x: (x * x).mean(axis=(0, 2)).sum() ** 2, None),
+    'relu squared': ([(3, 4), (4, 2)], 'normal', lambda x, w: ((x @ w).relu() ** 2).sum(), None),
+    'abs times square': ([(3, 4), (3, 4)], 'normal', lambda x, y: (x.abs() * y * y).sum(), None),
+    'max reduction': ([(3, 4), (3,)], 'normal', lambda x, y: (x.max(axis=1) ** 2 * y).sum(),
                       lambda x, y: (torch.amax(x, dim=1) ** 2 * y).sum()),
-    'min reduction': ([(3, 4)], 'randn', lambda x: (x.min(axis=0) ** 3).sum(),
+    'min reduction': ([(3, 4)], 'normal', lambda x: (x.min(axis=0) ** 3).sum(),
                       lambda x: (torch.amin(x, dim=0) ** 3).sum()),
-    'maximum and clip': ([(3, 4), (3, 4)], 'randn',
+    'maximum and clip': ([(3, 4), (3, 4)], 'normal',
                          lambda x, y: (tl.maximum(x, y) ** 2 * x.clip(-0.5, 0.5)).sum(),
                          lambda x, y: (torch.maximum(x, y) ** 2 * x.clamp(-0.5, 0.5)).sum()),
-    'where': ([(3, 4), (3, 4)], 'randn', lambda x, y: (tl.where(x > 0, x * y, y ** 2) ** 2).sum(),
+    'where': ([(3, 4), (3, 4)], 'normal', lambda x, y: (tl.where(x > 0, x * y, y ** 2) ** 2).sum(),
               lambda x, y: (torch.where(x > 0, x * y, y ** 2) ** 2).sum()),
-    'indexing repeated': ([(3, 4)], 'randn', lambda x: (x[[0, 0, 2]] ** 3).sum(), None),
-    'concat and stack': ([(2, 3), (1, 3)], 'randn',
+    'indexing repeated': ([(3, 4)], 'normal', lambda x: (x[[0, 0, 2]] ** 3).sum(), None),
+    'concat and stack': ([(2, 3), (1, 3)], 'normal',
                          lambda x, y: (tl.stack([tl.concat([x, y], axis=0)] * 2, axis=1) ** 3).sum(),
                          lambda x, y: (torch.stack([torch.cat([x, y], dim=0)] * 2, dim=1) ** 3).sum()),
-    'transpose reshape matmul': ([(2, 3, 4), (3, 4)], 'randn',
+    'transpose reshape matmul': ([(2, 3, 4), (3, 4)], 'normal',
                                  lambda x, w: ((x.transpose(0, 2, 1) @ w).reshape(-1).tanh()).sum(),
                                  lambda x, w: ((x.permute(0, 2, 1) @ w).reshape(-1).tanh()).sum()),
-    'batched matmul': ([(2, 3, 4), (4,)], 'randn', lambda x, v: ((x @ v) ** 2).sum(), None),
-    '1-d @ batched': ([(4,), (2, 4, 3)], 'randn', lambda v, x: ((v @ x) ** 2).sum(), None),
-    'broadcast batched matmul': ([(2, 1, 3, 4), (5, 4, 2)], 'randn',
+    'batched matmul': ([(2, 3, 4), (4,)], 'normal', lambda x, v: ((x @ v) ** 2).sum(), None),
+    '1-d @ batched': ([(4,), (2, 4, 3)], 'normal', lambda v, x: ((v @ x) ** 2).sum(), None),
+    'broadcast batched matmul': ([(2, 1, 3, 4), (5, 4, 2)], 'normal',
                                  lambda a, b: (a @ b).tanh().mean(), None),
     'division': ([(3, 4), (3, 4)], 'positive', lambda x, y: (x / y + y / (x * x)).sum(), None),
-    'broadcast sub mul': ([(3, 1), (4,)], 'randn', lambda x, y: ((x - y) ** 2 * (x * y)).mean(), None),
+    'broadcast sub mul': ([(3, 1), (4,)], 'normal', lambda x, y: ((x - y) ** 2 * (x * y)).mean(), None),
 }
 
 
 def second_order_inputs(shapes, kind: str, seed: int) -> list:
     rng = np.random.default_rng(seed)
-    make = positive if kind == 'positive' else randn
+    make = positive if kind == 'positive' else normal
     return [make(rng, shape) for shape in shapes]
 
 
@@ -675,8 +663,8 @@ def test_second_derivatives(case):
     torch_fn = tl_fn if torch_fn is None else torch_fn
     arrays = second_order_inputs(shapes, kind, seed=30)
     rng = np.random.default_rng(31)
-    vectors = [randn(rng, shape) for shape in shapes]
-    values = [tl.Value(a.copy(), requires_grad=True) for a in arrays]
+    vectors = [normal(rng, shape) for shape in shapes]
+    values = [leaf(a) for a in arrays]
     tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
 
     out, expected = tl_fn(*values), torch_fn(*tensors)
@@ -707,7 +695,7 @@ def test_second_derivatives(case):
 
 def test_full_hessian_matches_torch():
     rng = np.random.default_rng(32)
-    x_data, w_data = randn(rng, (2, 3)), randn(rng, (3,))
+    x_data, w_data = normal(rng, (2, 3)), normal(rng, (3,))
 
     def f(x, w):
         return ((x @ w).tanh() * x.sum(1)).sum() + (x * x).softmax(-1)[:, 0].sum()
@@ -720,7 +708,7 @@ def test_full_hessian_matches_torch():
     def torch_fn(z):
         return f(z[:6].reshape(2, 3), z[6:])
 
-    z = tl.Value(flat.copy(), requires_grad=True)
+    z = leaf(flat)
     (g,) = tl.grad(tl_fn(z), z, create_graph=True)
     rows = [tl.grad(g[i], z)[0].data for i in range(flat.size)]
     expected = torch.autograd.functional.hessian(torch_fn, torch.tensor(flat))
@@ -736,8 +724,8 @@ def test_third_derivative(case):
         'exp': lambda x: (x.exp() * x).sum(),
         'log_softmax': lambda x: x.log_softmax(-1)[:, 0].sum(),
     }
-    x_data = randn(np.random.default_rng(33), (2, 3))
-    x, t = tl.Value(x_data.copy(), requires_grad=True), torch.tensor(x_data, requires_grad=True)
+    x_data = normal(np.random.default_rng(33), (2, 3))
+    x, t = leaf(x_data), torch.tensor(x_data, requires_grad=True)
     g1, = tl.grad(fns[case](x), x, create_graph=True)
     g2, = tl.grad((g1 * g1).sum(), x, create_graph=True)
     g3, = tl.grad(g2.sum(), x)
@@ -752,9 +740,9 @@ def test_third_derivative(case):
 # ---- tl.grad with several outputs ------------------------------------------------------------
 def test_grad_multiple_outputs_grad_outputs_and_unused_input():
     rng = np.random.default_rng(34)
-    x_data, w_data, u_data = randn(rng, (3, 4)), randn(rng, (4, 2)), randn(rng, (5,))
-    seeds = [randn(rng, (3, 2)), randn(rng, (4,))]
-    x, w, u = (tl.Value(a.copy(), requires_grad=True) for a in (x_data, w_data, u_data))
+    x_data, w_data, u_data = normal(rng, (3, 4)), normal(rng, (4, 2)), normal(rng, (5,))
+    seeds = [normal(rng, (3, 2)), normal(rng, (4,))]
+    x, w, u = (leaf(a) for a in (x_data, w_data, u_data))
     tx, tw, tu = (torch.tensor(a, requires_grad=True) for a in (x_data, w_data, u_data))
     grads = tl.grad([(x @ w).tanh(), x.exp().sum(0)], [x, w, u], grad_outputs=seeds)
     expected = torch.autograd.grad([(tx @ tw).tanh(), tx.exp().sum(0)], [tx, tw, tu],
@@ -768,8 +756,8 @@ def test_grad_multiple_outputs_grad_outputs_and_unused_input():
 # ---- backward() accumulation -----------------------------------------------------------------
 def test_backward_twice_accumulates_like_retain_graph():
     rng = np.random.default_rng(35)
-    x_data, w_data = randn(rng, (3, 4)), randn(rng, (4, 2))
-    x, w = tl.Value(x_data.copy(), requires_grad=True), tl.Value(w_data.copy(), requires_grad=True)
+    x_data, w_data = normal(rng, (3, 4)), normal(rng, (4, 2))
+    x, w = leaf(x_data), leaf(w_data)
     tx, tw = torch.tensor(x_data, requires_grad=True), torch.tensor(w_data, requires_grad=True)
     hidden, torch_hidden = x @ w, tx @ tw
     torch_hidden.retain_grad()
@@ -794,9 +782,9 @@ def test_backward_twice_accumulates_like_retain_graph():
 
 def test_backward_twice_with_explicit_grad_and_reused_node():
     rng = np.random.default_rng(36)
-    a_data = randn(rng, (2, 3))
-    seed = randn(rng, (2, 3))
-    a, ta = tl.Value(a_data.copy(), requires_grad=True), torch.tensor(a_data, requires_grad=True)
+    a_data = normal(rng, (2, 3))
+    seed = normal(rng, (2, 3))
+    a, ta = leaf(a_data), torch.tensor(a_data, requires_grad=True)
     b = a + a
     c = b * b + b.exp()
     tb = ta + ta
@@ -809,8 +797,8 @@ def test_backward_twice_with_explicit_grad_and_reused_node():
 
 def test_gradients_accumulate_across_graphs():
     rng = np.random.default_rng(37)
-    x_data = randn(rng, (4,))
-    x, tx = tl.Value(x_data.copy(), requires_grad=True), torch.tensor(x_data, requires_grad=True)
+    x_data = normal(rng, (4,))
+    x, tx = leaf(x_data), torch.tensor(x_data, requires_grad=True)
     (x * 2).sum().backward()
     (tx * 2).sum().backward()
     (x ** 2).mean().backward()

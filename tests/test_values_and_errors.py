@@ -10,13 +10,7 @@ import pytest
 import tinygrad_ls as tl
 from tinygrad_ls import Value
 
-
-@pytest.fixture(autouse=True)
-def restore_default_dtype():
-    """Every test starts from and leaves behind the library's default dtype."""
-    saved = tl.get_default_dtype()
-    yield
-    tl.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures('restore_default_dtype')  # every test leaves the default as it found it
 
 
 # ---- construction and dtypes ---------------------------------------------------------------

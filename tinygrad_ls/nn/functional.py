@@ -23,7 +23,7 @@ from ..checks import check_number
 from ..ops import losses as ops
 from ..ops.linear import FusedLinear
 from ..random import generator
-from ..value import Value
+from ..value import Value, to_numpy
 
 __all__ = [
     'relu', 'sigmoid', 'tanh', 'softmax', 'log_softmax', 'dropout', 'linear',
@@ -103,8 +103,7 @@ def huber_loss(input, target, *, reduction: str = 'mean', delta: float = 1.0, we
     ``delta (|d| - 0.5 delta)``; gradient ``clip(d, -delta, delta)``. ``delta > 0``.
     ``weight`` (the input's shape, no gradient) multiplies each element; the mean stays the
     plain mean of the weighted losses (as in PyTorch)."""
-    if not check_number('huber_loss', 'delta', delta) > 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta!r}")
+    check_delta('huber_loss', delta)
     input, target = _input_and_target('huber_loss', input, target, reduction)
     weight = _weight('huber_loss', weight, input, same_shape=True)
     return ops.Huber.apply(input, target, delta=delta, reduction=reduction, weight=weight)
@@ -154,13 +153,13 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
     Gradient: ``softmax(input) - onehot(target)`` per row (scaled by the reduction).
     """
     name = 'cross_entropy'
-    _check_reduction(name, reduction)
+    check_reduction(name, reduction)
     input = _as_value(input)
     if input.ndim not in (1, 2) or input.dtype.kind != 'f':
         raise ValueError(f"{name}: input must be float logits of shape (N, C) or (C,), "
                          f"got shape {input.shape} and dtype {input.dtype}")
     _check_no_nan(name, 'input', input.data)
-    target_array = np.asarray(target.data if isinstance(target, Value) else target)
+    target_array = to_numpy(target)
     if target_array.dtype.kind not in 'iu':
         raise TypeError(f"{name}: target must hold integer class indices, got dtype "
                         f"{target_array.dtype} (target shape {target_array.shape})")
@@ -176,23 +175,45 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
                          f"ignore_index={ignore_index}, got {np.unique(target_array[out_of_range])[:5]} "
                          f"(input shape {input.shape}, target shape {target_array.shape})")
     if weight is not None:
-        weight = np.asarray(weight.data if isinstance(weight, Value) else weight, dtype=input.dtype)
+        weight = to_numpy(weight, input.dtype)
         if weight.shape != (classes,):
             raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), "
                              f"got {weight.shape} (input shape {input.shape})")
-    if not 0.0 <= check_number(name, 'label_smoothing', label_smoothing) <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    check_label_smoothing(name, label_smoothing)
     return ops.CrossEntropy.apply(input, target=target_array, weight=weight, ignore_index=ignore_index,
                                   label_smoothing=float(label_smoothing), reduction=reduction)
 
 
-# ---- helpers --------------------------------------------------------------------------------
+# ---- argument checks, shared with the modules (nn.Dropout, the loss modules) -------------------
+# ``name`` is the caller to name in the error: the function, or the module class.
 def check_probability(name: str, p: float) -> None:
     """ValueError unless ``0 <= p <= 1`` (a dropout probability); TypeError for a non-number."""
     if not 0.0 <= check_number(name, 'p', p) <= 1.0:
         raise ValueError(f"{name}: probability p must be in [0, 1], got {p!r}")
 
 
+def check_reduction(name: str, reduction: str) -> str:
+    """``reduction`` if it is 'mean', 'sum' or 'none', else a ValueError."""
+    if reduction not in ops.REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def check_delta(name: str, delta: float) -> float:
+    """The Huber ``delta`` if it is a positive number (TypeError for a non-number)."""
+    if not check_number(name, 'delta', delta) > 0:
+        raise ValueError(f"{name}: delta must be positive, got {delta!r}")
+    return delta
+
+
+def check_label_smoothing(name: str, label_smoothing: float) -> float:
+    """``label_smoothing`` if it is a number in [0, 1] (TypeError for a non-number)."""
+    if not 0.0 <= check_number(name, 'label_smoothing', label_smoothing) <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return label_smoothing
+
+
+# ---- helpers --------------------------------------------------------------------------------
 def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:
     """ValueError if the float ``array`` holds NaN, naming where the first one is. One
     ``min`` pass finds out (min propagates NaN); the index is looked for only then."""
@@ -204,11 +225,6 @@ def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:
                          "tl.detect_anomaly() names the op that made it")
 
 
-def _check_reduction(name: str, reduction: str) -> None:
-    if reduction not in ops.REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
 def _as_value(x) -> Value:
     return x if isinstance(x, Value) else Value(x)
 
@@ -216,11 +232,11 @@ def _as_value(x) -> Value:
 def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     """The input as a Value and the target as a Value (kept if it requires grad or already
     has the input's dtype) or an ndarray of the input's dtype; shapes must be equal."""
-    _check_reduction(name, reduction)
+    check_reduction(name, reduction)
     input = _as_value(input)
     if input.dtype.kind != 'f':
         raise TypeError(f"{name}: input must have a float dtype, got {input.dtype} (shape {input.shape})")
-    target_array = target.data if isinstance(target, Value) else np.asarray(target)
+    target_array = to_numpy(target)
     if target_array.dtype.kind not in 'biuf':
         raise TypeError(f"{name}: target must be numeric, got dtype {target_array.dtype} "
                         f"(target shape {target_array.shape}, input shape {input.shape})")
@@ -241,7 +257,7 @@ def _weight(name: str, weight, input: Value, same_shape: bool = False,
     ``same_shape``, else broadcasting to it (None stays None)."""
     if weight is None:
         return None
-    array = np.asarray(weight.data if isinstance(weight, Value) else weight, dtype=input.dtype)
+    array = to_numpy(weight, input.dtype)
     try:
         fits = np.broadcast_shapes(array.shape, input.shape) == input.shape
     except ValueError:

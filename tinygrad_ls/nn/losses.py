@@ -1,30 +1,28 @@
 """Loss modules: ``loss_fn = nn.CrossEntropyLoss(); loss_fn(logits, targets)``.
 
 Each wraps the function of the same name in ``nn.functional`` with PyTorch's keyword names
-and defaults; arguments are checked when the module is built. Class and element weights are
-kept as buffers, so they appear in ``state_dict`` as in PyTorch.
+and defaults: it holds the options and its ``forward`` is one call of the function. Options
+are checked when the module is built, by the same checks the functions use (so an error
+names the module). Class and element weights are kept as buffers, so they appear in
+``state_dict`` as in PyTorch.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_number
 from ..dtypes import as_array
-from ..ops.losses import REDUCTIONS
-from ..value import Value
+from ..value import Value, data_of
 from . import functional as F
 from .module import Module
 
 
 class _Loss(Module):
-    """Holds ``reduction`` ('mean', 'sum' or 'none'), checked here rather than at the first call."""
+    """Holds ``reduction`` ('mean', 'sum' or 'none'), checked here rather than at the first call
+    (by ``F.check_reduction``, as the functions check it)."""
 
     def __init__(self, reduction: str = 'mean'):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', "
-                             f"got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = F.check_reduction(type(self).__name__, reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != 'mean' else ''
@@ -36,7 +34,7 @@ def _buffer(value) -> np.ndarray | None:
     may also be read-only)."""
     if value is None:
         return None
-    return np.array(as_array(value.data if isinstance(value, Value) else value), copy=True)
+    return np.array(as_array(data_of(value)), copy=True)
 
 
 class MSELoss(_Loss):
@@ -58,9 +56,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = 'mean', delta: float = 1.0):
         super().__init__(reduction)
-        if not check_number('HuberLoss', 'delta', delta) > 0:
-            raise ValueError(f"HuberLoss: delta must be positive, got {delta!r}")
-        self.delta = delta
+        self.delta = F.check_delta('HuberLoss', delta)
 
     def forward(self, input, target) -> Value:
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
@@ -96,10 +92,9 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean',
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
-        if not 0.0 <= check_number('CrossEntropyLoss', 'label_smoothing', label_smoothing) <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        self.label_smoothing = F.check_label_smoothing('CrossEntropyLoss', label_smoothing)
         self.register_buffer('weight', _buffer(weight))
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.ignore_index = ignore_index
 
     def forward(self, input, target) -> Value:
         return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,

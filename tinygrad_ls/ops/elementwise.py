@@ -1,10 +1,28 @@
-"""Elementwise functions: exp log sqrt tanh sigmoid relu abs clip, and dtype casts."""
+"""Elementwise functions: exp log sqrt tanh sigmoid softplus relu abs clip, and dtype casts.
+
+The stable sigmoid and softplus formulas are also plain ndarray functions
+(``stable_sigmoid``, ``stable_softplus``), which the fused logits losses call with the
+``exp(-|x|)`` they have already computed."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..value import data_of
+from ..value import Value, data_of
 from .base import Function
+
+
+def stable_sigmoid(x: np.ndarray, exp_neg_abs: np.ndarray | None = None) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` as ``(x >= 0 ? 1 : e) / (1 + e)`` with ``e = exp(-|x|)`` (given,
+    or computed here): no positive number is exponentiated, so it never overflows."""
+    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def stable_softplus(x: np.ndarray, exp_neg_abs: np.ndarray | None = None) -> np.ndarray:
+    """``log(1 + exp(x)) = max(x, 0) + log1p(e)`` with ``e = exp(-|x|)`` (given, or computed
+    here), finite and exact for any ``x``; ``-stable_softplus(-x)`` is ``log(sigmoid(x))``."""
+    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
+    return np.maximum(x, 0) + np.log1p(e)
 
 
 class Exp(Function):
@@ -52,11 +70,21 @@ class Sigmoid(Function):
     name = 'sigmoid'
 
     def forward(self, x):
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return stable_sigmoid(x)
 
     def backward(self, grad, out, x):
         return (grad * out * (1 - out),)
+
+
+class Softplus(Function):
+    """``log(1 + exp(x))``, never overflowing; backward ``g sigmoid(x)``."""
+    name = 'softplus'
+
+    def forward(self, x):
+        return stable_softplus(x)
+
+    def backward(self, grad, out, x):
+        return (grad * (x.sigmoid() if isinstance(x, Value) else stable_sigmoid(x)),)
 
 
 class Relu(Function):

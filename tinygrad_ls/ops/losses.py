@@ -1,11 +1,12 @@
 """Fused loss ops: cross-entropy over logits; mse, l1, huber, and binary cross-entropy on
-logits and on probabilities (each weighted and reduced in the same op); softplus.
+logits and on probabilities (each weighted and reduced in the same op).
 
 They are fused (one node each, rather than a chain of elementwise ops and a reduction)
 because they run on every training step, and because the fused forms are the stable ones:
 the cross-entropy takes a shifted log-softmax, the logits losses never exponentiate a positive
-number. Each backward is written with operators shared by ndarrays and Values, so second
-derivatives work.
+number. Those stable formulas live with their ops (the log-softmax in ``reduce.py``, the
+sigmoid and softplus in ``elementwise.py``) and are called from here. Each backward is written
+with operators shared by ndarrays and Values, so second derivatives work.
 
 These ops assume valid arguments; ``nn.functional`` checks shapes, dtypes and ranges first
 and raises errors that name them.
@@ -17,6 +18,8 @@ import numpy as np
 from ..value import Value, data_of
 from . import generic
 from .base import Function
+from .elementwise import Softplus, stable_sigmoid, stable_softplus
+from .reduce import log_softmax
 
 REDUCTIONS = ('mean', 'sum', 'none')
 LOG_CLAMP = -100.0     # binary_cross_entropy clamps its logs here, like PyTorch
@@ -47,7 +50,7 @@ class CrossEntropy(Function):
     def forward(self, logits):
         x = logits.reshape(1, -1) if logits.ndim == 1 else logits
         rows, classes = x.shape
-        self.log_probs = log_probs = log_softmax_rows(x)
+        self.log_probs = log_probs = log_softmax(x)
         target = self.target.reshape(-1)
         ignored = target == self.ignore_index
         self.plain = self.weight is None and not self.label_smoothing and not ignored.any()
@@ -101,46 +104,6 @@ class CrossEntropy(Function):
             coef += self.keep[:, None] * self.smooth_coef
             row_total = row_total + self.keep * self.smooth_coef.sum()
         return (((probs * row_total[:, None] - coef) * row_grad).reshape(shape),)
-
-
-def log_softmax_rows(x: np.ndarray) -> np.ndarray:
-    """Stable ``x - logsumexp(x)`` along the last axis of a 2-D array: shifted by the row max
-    (by 0 where that is infinite). Row sums go through a matmul with ones, which is several
-    times faster than ``np.sum(axis=-1)`` on short rows."""
-    shift = np.maximum.reduce(x, axis=-1, keepdims=True)
-    if not np.isfinite(shift).all():
-        shift = np.where(np.isfinite(shift), shift, 0)
-    shifted = x - shift
-    sums = np.exp(shifted) @ np.ones((x.shape[-1], 1), dtype=x.dtype)
-    return shifted - np.log(sums)
-
-
-class Softplus(Function):
-    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, never overflowing; backward ``g sigmoid(x)``."""
-    name = 'softplus'
-
-    def forward(self, x):
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-    def backward(self, grad, out, x):
-        return (grad * _sigmoid(x),)
-
-
-def _sigmoid(x, exp_neg_abs=None):
-    """``sigmoid(x)``: a recorded op for a Value, else ``(x >= 0 ? 1 : e) / (1 + e)`` with
-    ``e = exp(-|x|)`` (given, or computed here)."""
-    if isinstance(x, Value):
-        return x.sigmoid()
-    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
-    return np.where(x >= 0, 1, e) / (1 + e)
-
-
-def _softplus(x, exp_neg_abs=None):
-    """``log(1 + exp(x))``: a recorded op for a Value, else computed stably."""
-    if isinstance(x, Value):
-        return Softplus.apply(x)
-    e = np.exp(-np.abs(x)) if exp_neg_abs is None else exp_neg_abs
-    return np.maximum(x, 0) + np.log1p(e)
 
 
 # ---- elementwise losses of (input, target), weighted and reduced in one op ---------------------
@@ -250,20 +213,20 @@ class BinaryCrossEntropyWithLogits(ElementwiseLoss):
         self.pos_weight = pos_weight
 
     def elementwise(self, x, y):
-        self.exp_neg_abs = e = np.exp(-np.abs(x))
-        softplus_neg = np.maximum(-x, 0) + np.log1p(e)
+        self.exp_neg_abs = e = np.exp(-np.abs(x))  # = exp(-|-x|): shared by softplus(-x) and sigmoid(x)
+        softplus_neg = stable_softplus(-x, e)
         if self.pos_weight is None:
             return (1 - y) * x + softplus_neg
         return (1 - y) * x + (1 + (self.pos_weight - 1) * y) * softplus_neg
 
     def backward(self, grad, out, x, y):
         need_x, need_y = self.needs_input_grad
-        saved = None if isinstance(x, Value) else self.exp_neg_abs  # exp(-|x|) = exp(-|-x|)
+        graph = isinstance(x, Value)  # create_graph: recorded ops, differentiable again
         pos_weight = self.pos_weight
         grad = self.upstream(grad)
         grad_x = grad_y = None
         if need_x:
-            sigmoid = _sigmoid(x, saved)
+            sigmoid = x.sigmoid() if graph else stable_sigmoid(x, self.exp_neg_abs)
             if pos_weight is None:
                 grad_x = grad * (sigmoid - y)
             else:
@@ -272,7 +235,8 @@ class BinaryCrossEntropyWithLogits(ElementwiseLoss):
             if pos_weight is None:
                 grad_y = -grad * x
             else:
-                grad_y = grad * ((pos_weight - 1) * _softplus(-x, saved) - x)
+                softplus_neg = Softplus.apply(-x) if graph else stable_softplus(-x, self.exp_neg_abs)
+                grad_y = grad * ((pos_weight - 1) * softplus_neg - x)
         return grad_x, grad_y
 
 

@@ -124,6 +124,22 @@ def _stable_logsumexp(x, axes: tuple):
         return np.log(np.add.reduce(np.exp(shifted), axis=axes, keepdims=True)) + shift
 
 
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Stable ``x - logsumexp(x)`` along ``axis`` of an ndarray, shifted by the max. Along the
+    last axis the sums go through a matmul with ones, several times faster than
+    ``np.add.reduce`` on short rows (the cross-entropy's logits); ``empty`` + ``fill`` makes
+    the ones faster than ``np.ones`` does."""
+    shifted = _shifted(x, axis)[0]
+    exps = np.exp(shifted)
+    if axis == -1 or axis == x.ndim - 1:
+        ones = np.empty((x.shape[-1], 1), dtype=exps.dtype)
+        ones.fill(1)
+        sums = exps @ ones
+    else:
+        sums = np.add.reduce(exps, axis=axis, keepdims=True)
+    return shifted - np.log(sums)
+
+
 class LogSumExp(_Reduction):
     """``log(sum(exp(x)))``; backward ``grad * softmax(x)``.
 
@@ -165,8 +181,7 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
-        shifted = _shifted(x, self.axis)[0]
-        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=self.axis, keepdims=True))
+        return log_softmax(x, self.axis)
 
     def backward(self, grad, out, x):
         return (grad - generic.exp(out) * grad.sum(axis=self.axis, keepdims=True),)

@@ -46,6 +46,7 @@ class Adagrad(Optimizer):
     """
 
     _required_state = ('step', 'sum')
+    _non_negative_options = ('lr_decay', 'initial_accumulator_value', 'eps')
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10, *,
@@ -53,12 +54,6 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
-
-    def _check_options(self, options: dict[str, Any]) -> None:
-        super()._check_options(options)
-        for name in ('lr_decay', 'weight_decay', 'initial_accumulator_value', 'eps'):
-            if not 0.0 <= options[name]:
-                raise ValueError(f"Invalid {name} value: {options[name]}")
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.get(param)

@@ -87,7 +87,6 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict[str, Any]) -> None:
-        super()._check_options(options)
         if not 0.0 <= options['eps']:
             raise ValueError(f"Invalid epsilon value: {options['eps']}")
         betas = options['betas']
@@ -98,8 +97,6 @@ class Adam(Optimizer):
                 raise TypeError(f"Invalid beta parameter at index {i}: {beta!r} (a number is expected)")
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if not 0.0 <= options['weight_decay']:
-            raise ValueError(f"Invalid weight_decay value: {options['weight_decay']}")
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.get(param)

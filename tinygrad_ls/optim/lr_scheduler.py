@@ -15,6 +15,20 @@ from ..checks import check_number
 from .optimizer import Optimizer
 
 
+def _positive_int(caller: str, argument: str, value: Any) -> int:
+    """``value`` if it is an int >= 1, else a ValueError naming ``caller`` and ``argument``."""
+    if not (isinstance(value, int) and value >= 1):
+        raise ValueError(f"{caller}: {argument} must be a positive int, got {value!r}")
+    return value
+
+
+def _non_negative(caller: str, argument: str, value: Any) -> float:
+    """``value`` if it is a number >= 0; TypeError (not a number) or ValueError otherwise."""
+    if not 0.0 <= check_number(caller, argument, value):
+        raise ValueError(f"{caller}: {argument} must be non-negative, got {value}")
+    return value
+
+
 class LRScheduler:
     """Base class: ``LRScheduler(optimizer, last_epoch=-1)``; subclasses give ``get_lr()``.
 
@@ -79,12 +93,8 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        if not (isinstance(step_size, int) and step_size >= 1):
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        if not 0.0 <= check_number('StepLR', 'gamma', gamma):
-            raise ValueError(f"StepLR: gamma must be non-negative, got {gamma}")
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _positive_int('StepLR', 'step_size', step_size)
+        self.gamma = _non_negative('StepLR', 'gamma', gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -99,9 +109,7 @@ class ExponentialLR(LRScheduler):
     computed as ``lr = lr * gamma`` each step."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        if not 0.0 <= check_number('ExponentialLR', 'gamma', gamma):
-            raise ValueError(f"ExponentialLR: gamma must be non-negative, got {gamma}")
-        self.gamma = gamma
+        self.gamma = _non_negative('ExponentialLR', 'gamma', gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -129,11 +137,9 @@ class LinearLR(LRScheduler):
                              f"equal to 1, got {start_factor}")
         if check_number('LinearLR', 'end_factor', end_factor) > 1.0 or not end_factor >= 0:
             raise ValueError(f"Ending multiplicative factor expected to be between 0 and 1, got {end_factor}")
-        if not (isinstance(total_iters, int) and total_iters >= 1):
-            raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters!r}")
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.total_iters = _positive_int('LinearLR', 'total_iters', total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -160,10 +166,8 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         if not check_number('CosineAnnealingLR', 'T_max', T_max) > 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
-        if not 0.0 <= check_number('CosineAnnealingLR', 'eta_min', eta_min):
-            raise ValueError(f"CosineAnnealingLR: eta_min must be non-negative, got {eta_min}")
         self.T_max = T_max
-        self.eta_min = eta_min
+        self.eta_min = _non_negative('CosineAnnealingLR', 'eta_min', eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:

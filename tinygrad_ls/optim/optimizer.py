@@ -3,9 +3,14 @@
 An optimizer holds ``param_groups`` (a list of dicts: ``'params'``, a list of Parameters,
 and that group's options such as ``'lr'``), ``defaults`` (the options a group does not
 set) and ``state`` (a dict keyed by the parameter object itself, filled lazily the first
-time a parameter with a gradient is stepped). Subclasses give ``_check_options`` (raise
-ValueError on a bad hyperparameter) and ``_update`` (one parameter's in-place rule); the
-base ``step`` skips parameters whose ``grad`` is None.
+time a parameter with a gradient is stepped). A subclass gives its constructor (keyword
+options with defaults, passed on as the ``defaults`` dict) and ``_update`` (one parameter's
+in-place rule, which makes that parameter's state); the base ``step`` skips parameters whose
+``grad`` is None. The base checks every group's options (``_validate_options``): each
+option whose constructor default is a number must be a number and not NaN, ``lr`` and
+``weight_decay`` and the subclass's ``_non_negative_options`` must be >= 0, and the
+subclass's ``_check_options`` checks the rest. docs/optimizers.md, "Adding an optimizer",
+has an example.
 
 ``state_dict()`` packs everything into plain dicts of ndarrays and numbers, parameters
 named by their index in ``param_groups`` order, as PyTorch does::
@@ -15,6 +20,8 @@ named by their index in ``param_groups`` order, as PyTorch does::
 """
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
@@ -35,11 +42,18 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         start[...] = end - (end - start) * (1.0 - weight)
 
 
-# Options that must be real numbers (checked before their range, so that ``lr='1e-3'`` or
-# ``lr=None`` is a clear TypeError instead of "'<=' not supported between ...").
-_NUMBER_OPTIONS = ('lr', 'momentum', 'dampening', 'weight_decay', 'eps', 'alpha', 'lr_decay',
-                   'initial_accumulator_value', 'tolerance_grad', 'tolerance_change', 'max_iter',
-                   'max_eval', 'history_size')
+def _number_options(cls: type) -> tuple[str, ...]:
+    """The options of optimizer class ``cls`` that must be real numbers: ``lr``,
+    ``weight_decay``, its ``_non_negative_options``, and every keyword of an ``__init__`` in
+    its MRO whose default is a number (not a bool), so that a subclass passing ``**kwargs``
+    on keeps its parent's."""
+    names = dict.fromkeys(('lr', 'weight_decay', *cls._non_negative_options))
+    for klass in cls.__mro__:
+        if '__init__' in vars(klass) and klass is not object:
+            for parameter in inspect.signature(klass.__init__).parameters.values():
+                if is_number(parameter.default):
+                    names[parameter.name] = None
+    return tuple(names)
 
 
 def _describe(obj: Any) -> str:
@@ -60,7 +74,8 @@ class Optimizer:
     """
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
-        self._check_options(defaults)
+        self._number_options = _number_options(type(self))
+        self._validate_options(defaults)
         if isinstance(params, (Value, np.ndarray)):
             raise TypeError("params argument given to the optimizer should be an iterable of Values or "
                             f"dicts, but got {_describe(params)}")
@@ -89,15 +104,33 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list (every parameter group is empty)")
 
     # ---- subclass interface ---------------------------------------------------------------
+    # Options that must be >= 0 ("Invalid {name} value: ..." otherwise), checked by the base.
+    _non_negative_options: tuple[str, ...] = ()
+
     def _check_options(self, options: dict[str, Any]) -> None:
-        """Raise ValueError if a hyperparameter in ``options`` (a group or the defaults) is
-        invalid, TypeError if one that must be a number is not."""
-        for name in _NUMBER_OPTIONS:
-            if name in options and not is_number(options[name]):
+        """Raise ValueError for what ``_validate_options`` does not check: ranges other than
+        ``>= 0``, relations between options, options whose default is not a number. The
+        options with a numeric default are known to be numbers when this runs."""
+
+    def _validate_options(self, options: dict[str, Any]) -> None:
+        """Check the options of a group (or the defaults), before anything changes: TypeError
+        if one whose default is a number is not a real number; ValueError for a negative
+        ``lr``, ``weight_decay`` or ``_non_negative_options``, for what ``_check_options``
+        refuses, and for any numeric option left NaN. Runs only when options are set (at
+        construction, ``add_param_group`` and ``load_state_dict``), never in ``step``."""
+        numbers = [name for name in self._number_options if name in options]
+        for name in numbers:
+            if not is_number(options[name]):
                 raise TypeError(f"Invalid {name} value: {options[name]!r} (a number is expected)")
-        lr = options.get('lr', 0.0)
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= options.get('lr', 0.0):
+            raise ValueError(f"Invalid learning rate: {options['lr']}")
+        for name in ('weight_decay', *self._non_negative_options):
+            if name in options and not 0.0 <= options[name]:
+                raise ValueError(f"Invalid {name} value: {options[name]}")
+        self._check_options(options)
+        for name in numbers:
+            if math.isnan(options[name]):
+                raise ValueError(f"Invalid {name} value: {options[name]}")
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         """Apply this optimizer's rule to one parameter in place (``grad`` is not None)."""
@@ -169,7 +202,7 @@ class Optimizer:
         if any(p in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != 'params'}}
-        self._check_options(group)
+        self._validate_options(group)
         group['params'] = params
         self.param_groups.append(group)
 
@@ -259,7 +292,7 @@ class Optimizer:
         new_groups = []
         for group, saved in zip(self.param_groups, saved_groups):
             new_group = {**self.defaults, **{k: v for k, v in saved.items() if k != 'params'}}
-            self._check_options(new_group)
+            self._validate_options(new_group)
             new_group['params'] = group['params']
             new_groups.append(new_group)
         new_state = {}

@@ -63,6 +63,7 @@ class RMSprop(Optimizer):
     """
 
     _required_state = ('step', 'square_avg')
+    _non_negative_options = ('eps', 'momentum', 'alpha')
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
@@ -70,12 +71,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
-
-    def _check_options(self, options: dict[str, Any]) -> None:
-        super()._check_options(options)
-        for name in ('eps', 'momentum', 'weight_decay', 'alpha'):
-            if not 0.0 <= options[name]:
-                raise ValueError(f"Invalid {name} value: {options[name]}")
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.get(param)

@@ -50,12 +50,9 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
+    _non_negative_options = ('momentum',)
+
     def _check_options(self, options: dict[str, Any]) -> None:
-        super()._check_options(options)
-        if not 0.0 <= options['momentum']:
-            raise ValueError(f"Invalid momentum value: {options['momentum']}")
-        if not 0.0 <= options['weight_decay']:
-            raise ValueError(f"Invalid weight_decay value: {options['weight_decay']}")
         if options['nesterov'] and (options['momentum'] <= 0 or options['dampening'] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 

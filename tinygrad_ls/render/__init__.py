@@ -5,10 +5,12 @@ and ``save_graph`` (to .svg / .png / .pdf / .dot by file name).
     loss = ...; loss.backward()
     tl.save_graph(tl.draw_graph(loss, module=model), 'loss.svg')
 
-``graph.py`` chooses the nodes (an iterative walk, module clusters, collapsing, the node cap),
-``labels.py`` what each node says and its colours, ``dot.py`` and ``mermaid.py`` the output.
+``graph.py`` chooses the nodes (an iterative walk, module clusters, collapsing, the node cap)
+and nests them in clusters, ``labels.py`` says what each node says and its colours, ``dot.py``
+and ``mermaid.py`` write the output, and ``layout.py`` finds the program that renders DOT.
 """
-from .dot import GraphDrawing, GraphvizNotFoundError, draw_graph, find_layout_program, save_graph
+from .dot import GraphDrawing, draw_graph, save_graph
+from .layout import GraphvizNotFoundError, find_layout_program
 from .mermaid import to_mermaid
 
 __all__ = ['draw_graph', 'to_mermaid', 'save_graph', 'GraphDrawing', 'GraphvizNotFoundError',

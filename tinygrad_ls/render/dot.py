@@ -1,19 +1,12 @@
-"""Graphviz output: ``draw_graph`` (a ``graphviz.Digraph`` of a computation graph),
-``save_graph`` (straight to ``.svg`` / ``.png`` / ``.pdf`` / ``.dot`` by file name), and the
-choice of layout program: the Graphviz ``dot`` program, else ``graphviz-pure`` (a
-dot-compatible program installed by ``pip install graphviz-pure``), else a
-``GraphvizNotFoundError`` that says how to get one.
+"""Graphviz output: ``draw_graph`` (a ``graphviz.Digraph`` of a computation graph) and
+``save_graph`` (straight to ``.svg`` / ``.png`` / ``.pdf`` / ``.dot`` by file name). Which
+program lays the graph out is ``layout.py``'s business.
 """
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
-import sys
-import sysconfig
 import warnings
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -22,134 +15,47 @@ import numpy as np
 
 from ..nn.module import Module
 from ..value import Value
-from .graph import HIDDEN_ID, Graph, ModuleNode, OpNode, Params, ValueNode, as_roots, extract
+from .graph import HIDDEN_ID, Cluster, Graph, ModuleNode, OpNode, Params, ValueNode, as_roots, extract, nest
 from .labels import (
+    DIRECTIONS,
     GRAD_SCALE,
     KIND_STYLES,
     NO_GRAD_TEXT,
     NONFINITE_BORDER,
     NONFINITE_FILL,
     NONFINITE_TEXT,
-    data_summary,
+    ValueText,
+    all_finite,
     grad_colors,
     grad_summary,
     html_text,
-    is_finite,
-    shape_text,
+    value_text,
 )
+from .layout import layout_program
 
 FONT = 'Arial'  # on every system, or a metric-compatible substitute (Liberation Sans, Arimo)
 MUTED = '#475569'
-DIRECTIONS = {'LR': 'left to right', 'RL': 'right to left', 'TB': 'top to bottom',
-              'BT': 'bottom to top'}
 CLUSTER_FILLS = ('#f8fafc', '#f1f5f9', '#e2e8f0')
-
-INSTALL_HELP = (
-    "Rendering a graph to an image needs a Graphviz layout program, and neither `dot` nor "
-    "`graphviz-pure` was found. Install one of them:\n"
-    "  - Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
-    "`conda install graphviz`, `choco install graphviz` (Windows), or see "
-    "https://graphviz.org/download/;\n"
-    "  - graphviz-pure, a dot-compatible program on PyPI with no system dependencies: "
-    "`pip install graphviz-pure` (or `pip install tinygrad_ls[render]`).\n"
-    "Without either, `.source` (the DOT text), `tl.save_graph(graph, 'graph.dot')` and "
-    "`tl.to_mermaid(...)` still work.")
-
-
-class GraphvizNotFoundError(RuntimeError):
-    """Neither the Graphviz ``dot`` program nor ``graphviz-pure`` is installed."""
-
-
-# ---- layout programs ---------------------------------------------------------------------------
-def find_layout_program() -> tuple[str, str] | None:
-    """``('dot', path)`` if the Graphviz program is on PATH, else ``('graphviz-pure', path)``
-    if that is installed (on PATH or next to this Python), else None."""
-    dot = shutil.which('dot')
-    if dot:
-        return 'dot', dot
-    for folder in (None, sysconfig.get_path('scripts'), os.path.dirname(sys.executable)):
-        pure = shutil.which('graphviz-pure', path=folder)
-        if pure:
-            return 'graphviz-pure', pure
-    return None
-
-
-def run_layout(source: bytes, format: str, engine: str = 'dot', renderer: str | None = None,
-               formatter: str | None = None, neato_no_op=None, quiet: bool = False) -> bytes:
-    """DOT ``source`` laid out by ``engine`` and written in ``format`` (bytes), by ``dot`` or,
-    where it is missing, by ``graphviz-pure``. Raises GraphvizNotFoundError without either."""
-    program = find_layout_program()
-    if program is None:
-        raise GraphvizNotFoundError(INSTALL_HELP)
-    if program[0] == 'dot':
-        try:
-            return graphviz.pipe(engine, format, source, renderer=renderer, formatter=formatter,
-                                 neato_no_op=neato_no_op, quiet=quiet)
-        except graphviz.ExecutableNotFound as error:
-            raise GraphvizNotFoundError(INSTALL_HELP) from error
-    output_format = ':'.join(part for part in (format, renderer, formatter) if part)
-    command = [program[1], f"-K{engine}", f"-T{output_format}"]
-    if neato_no_op:
-        command.append(f"-n{int(neato_no_op)}")
-    result = subprocess.run(command, input=source, capture_output=True, check=False)
-    if result.returncode != 0:
-        if not quiet and result.stderr:
-            sys.stderr.write(result.stderr.decode(errors='replace'))
-        raise graphviz.CalledProcessError(result.returncode, command, output=result.stdout,
-                                          stderr=result.stderr)
-    return result.stdout
 
 
 class GraphDrawing(graphviz.Digraph):
     """The ``graphviz.Digraph`` that ``draw_graph`` returns. ``.source`` is the DOT text;
-    ``pipe()``, ``render()``, ``view()`` and Jupyter's inline display take the same arguments
-    as graphviz's and run the Graphviz ``dot`` program, or ``graphviz-pure`` where ``dot`` is
-    missing, and raise ``GraphvizNotFoundError`` (a RuntimeError saying how to install one)
-    where both are."""
+    ``pipe()``, ``render()``, ``view()`` and Jupyter's inline display are graphviz's, with the
+    same arguments, run by the Graphviz ``dot`` program, or ``graphviz-pure`` where ``dot`` is
+    missing; where both are, they raise ``GraphvizNotFoundError`` (a RuntimeError saying how
+    to install one) and write nothing."""
 
-    def pipe(self, format: str | None = None, renderer: str | None = None,
-             formatter: str | None = None, neato_no_op=None, quiet: bool = False, *,
-             engine: str | None = None, encoding: str | None = None):
-        """The graph rendered to ``format`` (default ``self.format``, 'svg'): bytes, or str
-        when ``encoding`` is given."""
-        data = run_layout(self.source.encode(self.encoding), format or self.format,
-                          engine or self.engine, renderer, formatter, neato_no_op, quiet)
-        return data.decode(encoding) if encoding is not None else data
+    def pipe(self, *args, **kwargs):
+        """``graphviz.Digraph.pipe`` by ``dot`` or ``graphviz-pure``: the rendered bytes (str
+        with ``encoding=``)."""
+        with layout_program():
+            return super().pipe(*args, **kwargs)
 
-    def render(self, filename=None, directory=None, view: bool = False, cleanup: bool = False,
-               format: str | None = None, renderer: str | None = None,
-               formatter: str | None = None, neato_no_op=None, quiet: bool = False,
-               quiet_view: bool = False, *, outfile=None, engine: str | None = None,
-               raise_if_result_exists: bool = False, overwrite_source: bool = False) -> str:
-        """Save the DOT source (``filename``, default ``name + '.gv'``) and the rendered graph
-        (``outfile``, default the source's name + ``'.' + format``); returns the rendered
-        file's path. Arguments as in ``graphviz.Digraph.render``."""
-        if outfile is not None:
-            outfile = Path(outfile)
-            if format is None and outfile.suffix:
-                format = outfile.suffix[1:].lower()
-            if directory is None:
-                outfile = Path(self.directory, outfile)
-            if filename is None:
-                filename = outfile.with_suffix('.gv')
-        format = format or self.format
-        data = self.pipe(format=format, renderer=renderer, formatter=formatter,
-                         neato_no_op=neato_no_op, quiet=quiet, engine=engine)
-        filepath = Path(self.save(filename, directory=directory))
-        if outfile is None:
-            suffix = '.'.join(part for part in (formatter, renderer, format) if part)
-            outfile = filepath.with_name(f"{filepath.name}.{suffix}")
-        if outfile.resolve() == filepath.resolve() and not overwrite_source:
-            raise ValueError(f"outfile {outfile.name!r} must be different from the source file "
-                             f"{filepath.name!r} (pass overwrite_source=True to override)")
-        if raise_if_result_exists and outfile.exists():
-            raise graphviz.FileExistsError(f"output file exists: {os.fspath(outfile)!r}")
-        outfile.write_bytes(data)
-        if cleanup:
-            os.remove(filepath)
-        if view or quiet_view:
-            graphviz.view(outfile, quiet=quiet_view)
-        return os.fspath(outfile)
+    def render(self, *args, **kwargs) -> str:
+        """``graphviz.Digraph.render`` by ``dot`` or ``graphviz-pure``: saves the source and the
+        rendered file, returns the rendered file's path."""
+        with layout_program():
+            return super().render(*args, **kwargs)
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -162,29 +68,24 @@ def _row(key: str, text: str, fill: str | None = None, color: str | None = None)
             f'<td align="left"{background}>{body}</td></tr>')
 
 
-def _data_row(data: np.ndarray) -> tuple[str, bool]:
-    """The data row and whether the data is free of NaN and inf."""
-    text, finite = data_summary(data)
-    if finite:
-        return _row('data', html_text(text)), True
-    return _row('data', f'<b>{html_text(text)}</b>', NONFINITE_FILL, NONFINITE_TEXT), False
-
-
-def _grad_row(grad, key: str = 'grad') -> tuple[str, bool]:
-    """The grad row, coloured by the gradient's rms size, and whether it is free of NaN/inf."""
-    if grad is None:
-        return _row(key, 'none', color=NO_GRAD_TEXT), True
-    text, rms = grad_summary(np.asarray(grad))
+def _grad_row(text: str, rms: float | None, key: str = 'grad') -> str:
+    """The grad row, coloured by the gradient's rms size (None: no gradient yet)."""
+    if rms is None:
+        return _row(key, 'none', color=NO_GRAD_TEXT)
     fill, color, _ = grad_colors(rms)
-    if math.isnan(rms):
-        return _row(key, f'<b>{html_text(text)}</b>', fill, color), False
-    return _row(key, html_text(text), fill, color), True
+    return _row(key, f'<b>{html_text(text)}</b>' if math.isnan(rms) else html_text(text), fill, color)
 
 
-def _shape_row(data: np.ndarray, prefix: str = '') -> str:
-    shape = 'scalar' if data.ndim == 0 else shape_text(data.shape)  # digits and dtype names: no escaping
-    return (f'<tr><td colspan="2" align="left"><font color="{MUTED}" point-size="9">'
-            f'{prefix}{shape} · {data.dtype}</font></td></tr>')
+def _summary_rows(text: ValueText, show_data: bool, prefix: str = '') -> list:
+    """The shape, data and grad rows of a Value."""
+    rows = [f'<tr><td colspan="2" align="left"><font color="{MUTED}" point-size="9">'
+            f'{prefix}{text.shape}</font></td></tr>']  # digits and dtype names: no escaping
+    if show_data:
+        rows.append(_row('data', html_text(text.data)) if text.data_finite else
+                    _row('data', f'<b>{html_text(text.data)}</b>', NONFINITE_FILL, NONFINITE_TEXT))
+    if text.grad is not None:
+        rows.append(_grad_row(text.grad, text.grad_rms))
+    return rows
 
 
 def _table(rows: list, border_color: str, border: int) -> str:
@@ -193,26 +94,14 @@ def _table(rows: list, border_color: str, border: int) -> str:
 
 
 def _value_label(node: ValueNode, show_data: bool, show_grad: bool) -> str:
-    value = node.value
     fill, border_color, _ = KIND_STYLES[node.kind]
+    text = value_text(node.value, node.name, node.kind, show_grad)
     rows = []
-    if node.name:
-        title = f'<b>{html_text(node.name)}</b>'
-    elif node.kind != 'intermediate':
-        title = f'<i>{node.kind}</i>'
-    else:
-        title = None
-    if title:
+    if text.name or text.kind:
+        title = f'<b>{html_text(text.name)}</b>' if text.name else f'<i>{text.kind}</i>'
         rows.append(f'<tr><td colspan="2" align="left" bgcolor="{fill}">{title}</td></tr>')
-    rows.append(_shape_row(value.data))
-    data_row, healthy = _data_row(value.data)
-    if show_data:
-        rows.append(data_row)
-    if show_grad and (value.requires_grad or value.grad is not None):
-        grad_row, finite = _grad_row(value.grad)
-        rows.append(grad_row)
-        healthy = healthy and finite
-    if not healthy:
+    rows += _summary_rows(text, show_data)
+    if not text.finite:
         return _table(rows, NONFINITE_BORDER, 3)
     return _table(rows, border_color, 2 if node.kind == 'output' else 1)
 
@@ -235,20 +124,14 @@ def _module_label(node: ModuleNode, show_data: bool, show_grad: bool) -> str:
             f'<font color="{MUTED}">{html_text(node.type_name)}</font></td></tr>',
             f'<tr><td colspan="2" align="left"><font color="{MUTED}" point-size="9">'
             f'{html_text(", ".join(parts))}</font></td></tr>']
-    healthy = all(is_finite(v.value.data) and (v.value.grad is None or is_finite(np.asarray(v.value.grad)))
-                  for v in node.values)
     for output in node.outputs[:3]:
-        rows.append(_shape_row(output.value.data, 'out '))
-        if show_data:
-            rows.append(_data_row(output.value.data)[0])
-        if show_grad and output.value.requires_grad:
-            rows.append(_grad_row(output.value.grad)[0])
+        rows += _summary_rows(value_text(output.value, show_grad=show_grad), show_data, 'out ')
     if len(node.outputs) > 3:
         rows.append(f'<tr><td colspan="2" align="left">… {len(node.outputs) - 3} more outputs</td></tr>')
     grads = [np.asarray(p.value.grad).ravel() for p in node.parameters if p.value.grad is not None]
     if show_grad and grads:
-        rows.append(_grad_row(np.concatenate(grads), 'param grad')[0])
-    if not healthy:
+        rows.append(_grad_row(*grad_summary(np.concatenate(grads)), 'param grad'))
+    if not all_finite(v.value for v in node.values):
         return _table(rows, NONFINITE_BORDER, 3)
     return _table(rows, border_color, 2)
 
@@ -343,47 +226,36 @@ def draw_graph(root: Value | Sequence[Value], params: Params = None, show_data: 
 def _body(graph: Graph, show_data: bool, show_grad: bool) -> list:
     """DOT statements: nodes (inside their clusters), then edges."""
     op_fill, op_border, _ = KIND_STYLES['op']
-    nodes = defaultdict(list)  # cluster name -> node statements
-    for node in graph.values:
-        nodes[node.cluster].append(f"{node.id} [label={_value_label(node, show_data, show_grad)}]")
-    for op in graph.ops:
-        nodes[op.cluster].append(f'{op.id} [label={_op_label(op)} shape=ellipse style=filled '
-                                 f'fillcolor="{op_fill}" color="{op_border}" margin="0.06,0.02" '
-                                 f'height=0.3]')
-    for node in graph.modules:
-        nodes[node.cluster].append(f"{node.id} [label={_module_label(node, show_data, show_grad)}]")
-    if graph.hidden:
-        nodes[''].append(f'{HIDDEN_ID} [label=<… {graph.hidden} more values<br/>'
-                         f'<font point-size="9">(max_nodes={graph.max_nodes})</font>> shape=note '
-                         f'style=filled fillcolor="#fef9c3" color="#ca8a04"]')
-    lines = [f"\t{statement}\n" for statement in nodes['']]
-    children = defaultdict(list)
-    for cluster in graph.clusters:
-        children[cluster.parent].append(cluster)
-    stack = [(False, cluster) for cluster in reversed(children[''])]
-    while stack:  # nested clusters, depth first, without recursion
-        closing, cluster = stack.pop()
-        indent = '\t' * (cluster.depth + 1)
-        if closing:
-            lines.append(f"{indent}}}\n")
-            continue
-        fill = CLUSTER_FILLS[min(cluster.depth, len(CLUSTER_FILLS) - 1)]
-        lines.append(f"{indent}subgraph {cluster.id} {{\n"
-                     f'{indent}\tgraph [label=<<b>{html_text(cluster.name)} </b>'
-                     f'<font color="{MUTED}">{html_text(cluster.type_name)}</font>> '
-                     f'style="rounded,filled" fillcolor="{fill}" color="#94a3b8" labeljust=l '
-                     f'labelloc=t fontsize=10 margin=10]\n')
-        lines.extend(f"{indent}\t{statement}\n" for statement in nodes[cluster.name])
-        stack.append((True, cluster))
-        stack.extend((False, child) for child in reversed(children[cluster.name]))
-    for tail, head, label in graph.edges:
-        lines.append(f'\t{tail} -> {head} [headlabel="{label}"]\n' if label else f"\t{tail} -> {head}\n")
-    return lines
+
+    def statement(node: ValueNode | OpNode | ModuleNode) -> str:
+        if isinstance(node, ValueNode):
+            return f"{node.id} [label={_value_label(node, show_data, show_grad)}]"
+        if isinstance(node, OpNode):
+            return (f'{node.id} [label={_op_label(node)} shape=ellipse style=filled '
+                    f'fillcolor="{op_fill}" color="{op_border}" margin="0.06,0.02" height=0.3]')
+        return f"{node.id} [label={_module_label(node, show_data, show_grad)}]"
+
+    hidden = (f'{HIDDEN_ID} [label=<… {graph.hidden} more values<br/>'
+              f'<font point-size="9">(max_nodes={graph.max_nodes})</font>> shape=note '
+              f'style=filled fillcolor="#fef9c3" color="#ca8a04"]')
+    lines = nest(graph, statement, hidden, '\t', _cluster_header, '}')
+    lines += [f'\t{tail} -> {head} [headlabel="{label}"]' if label else f"\t{tail} -> {head}"
+              for tail, head, label in graph.edges]
+    return [line + '\n' for line in lines]
+
+
+def _cluster_header(cluster: Cluster) -> list:
+    fill = CLUSTER_FILLS[min(cluster.depth, len(CLUSTER_FILLS) - 1)]
+    return [f"subgraph {cluster.id} {{",
+            f'\tgraph [label=<<b>{html_text(cluster.name)} </b>'
+            f'<font color="{MUTED}">{html_text(cluster.type_name)}</font>> '
+            f'style="rounded,filled" fillcolor="{fill}" color="#94a3b8" labeljust=l '
+            f'labelloc=t fontsize=10 margin=10]']
 
 
 # ---- saving ------------------------------------------------------------------------------------
-def save_graph(graph: graphviz.Digraph | Value | Sequence[Value], path: str | os.PathLike, *,
-               format: str | None = None, **options) -> Path:
+def save_graph(graph: graphviz.Graph | graphviz.Digraph | graphviz.Source | Value | Sequence[Value],
+               path: str | os.PathLike, *, format: str | None = None, **options) -> Path:
     """Write a drawing to ``path``, the format taken from its suffix (or ``format``):
     ``.svg``, ``.png``, ``.pdf``, ... rendered by ``dot`` (or ``graphviz-pure``, which has no
     pdf), ``.dot`` / ``.gv`` the DOT source (no program needed). ``graph`` is a drawing from
@@ -406,18 +278,17 @@ def save_graph(graph: graphviz.Digraph | Value | Sequence[Value], path: str | os
     elif options:
         raise TypeError(f"save_graph: drawing options ({', '.join(options)}) are only taken with a "
                         "Value; pass them to draw_graph instead")
-    if not hasattr(graph, 'source'):
-        raise TypeError("save_graph: expected a drawing from draw_graph or a Value, "
-                        f"got {type(graph).__name__}")
+    if not isinstance(graph, (graphviz.Graph, graphviz.Digraph, graphviz.Source)):
+        raise TypeError("save_graph: expected a drawing from draw_graph (or a graphviz graph) or a "
+                        f"Value, got {type(graph).__name__}")
     if fmt_name in ('dot', 'gv'):
         path.write_text(graph.source, encoding='utf-8')
     elif fmt_name in ('mmd', 'mermaid'):
         raise TypeError("save_graph: Mermaid text is made from the Values, not from a drawing: "
                         "save_graph(root, 'graph.mmd') or tl.to_mermaid(root)")
     else:
-        encoding = getattr(graph, 'encoding', 'utf-8')
-        path.write_bytes(run_layout(graph.source.encode(encoding), fmt_name,
-                                    getattr(graph, 'engine', 'dot')))
+        with layout_program():
+            path.write_bytes(graph.pipe(format=fmt_name))
     return path
 
 

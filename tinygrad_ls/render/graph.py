@@ -17,7 +17,8 @@ those of each module's most recent call.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,6 +97,36 @@ class Graph:
     hidden: int
     total: int
     max_nodes: int | None
+
+
+def nest(graph: Graph, statement: Callable[[ValueNode | OpNode | ModuleNode], str], hidden: str,
+         unit: str, opening: Callable[[Cluster], list], closing: str) -> list:
+    """The lines of an output format's graph body: ``statement(node)`` of every node (Values,
+    then ops, then collapsed modules; ``hidden`` for the note that stands for the Values left
+    out) inside nested clusters. A cluster is its ``opening(cluster)`` lines, its nodes' statements,
+    its child clusters and ``closing``; each level is indented by one more ``unit``. Depth
+    first, without recursion."""
+    statements = defaultdict(list)  # cluster name -> statements
+    for node in graph.values + graph.ops + graph.modules:
+        statements[node.cluster].append(statement(node))
+    if graph.hidden:
+        statements[''].append(hidden)
+    children = defaultdict(list)
+    for cluster in graph.clusters:
+        children[cluster.parent].append(cluster)
+    lines = [unit + line for line in statements['']]
+    stack = [(False, cluster) for cluster in reversed(children[''])]
+    while stack:
+        is_end, cluster = stack.pop()
+        indent = unit * (cluster.depth + 1)
+        if is_end:
+            lines.append(indent + closing)
+            continue
+        lines.extend(indent + line for line in opening(cluster))
+        lines.extend(indent + unit + line for line in statements[cluster.name])
+        stack.append((True, cluster))
+        stack.extend((False, child) for child in reversed(children[cluster.name]))
+    return lines
 
 
 def as_roots(root) -> list:

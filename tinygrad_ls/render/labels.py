@@ -1,13 +1,20 @@
 """What a node says and how it is coloured: number formatting, data and gradient summaries,
-the gradient colour scale, the colours of node kinds, and escaping for DOT HTML labels and
-Mermaid text. Shared by the Graphviz and the Mermaid output.
+what a Value's node says (``value_text``), the gradient colour scale, the colours of node
+kinds, and escaping for DOT HTML labels and Mermaid text. Shared by the Graphviz and the
+Mermaid output, which only add their markup.
 """
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
+
+# rankdir -> the direction in words
+DIRECTIONS = {'LR': 'left to right', 'RL': 'right to left', 'TB': 'top to bottom',
+              'BT': 'bottom to top'}
 
 # ---- node kinds --------------------------------------------------------------------------------
 # kind -> (fill of the header row / node, border colour, text shown in the legend)
@@ -134,6 +141,47 @@ def constant_text(arg) -> str:
     if isinstance(arg, (int, float, np.generic)):
         return fmt(arg)
     return type(arg).__name__
+
+
+# ---- what a Value's node says ----------------------------------------------------------------
+class ValueText(NamedTuple):
+    """A Value's node as plain text, before each output format's markup and escaping.
+
+    ``name``: the name in bold, or None; ``kind``: shown in italics where there is no name
+    (None for intermediates); ``shape``: ``'(3, 4) · float32'`` or ``'scalar · float32'``;
+    ``data``: the data summary and ``data_finite``; ``grad``: the gradient summary, ``'none'``
+    for a Value that requires grad but has none yet, or None for no grad row; ``grad_rms``:
+    the gradient's rms size (NaN for NaN or inf, None without a gradient)."""
+    name: str | None
+    kind: str | None
+    shape: str
+    data: str
+    data_finite: bool
+    grad: str | None
+    grad_rms: float | None
+
+    @property
+    def finite(self) -> bool:
+        """False if the data or the grad shown holds NaN or inf."""
+        return self.data_finite and not (self.grad_rms is not None and math.isnan(self.grad_rms))
+
+
+def value_text(value, name: str | None = None, kind: str = '', show_grad: bool = True) -> ValueText:
+    """What the node of ``value`` (a Value) says; ``kind`` is its ValueNode kind ('' for none).
+    The grad row is there with ``show_grad`` for a Value that requires grad or has a grad."""
+    data = value.data
+    shape = 'scalar' if data.ndim == 0 else shape_text(data.shape)
+    text, finite = data_summary(data)
+    grad, rms = None, None
+    if show_grad and (value.requires_grad or value.grad is not None):
+        grad, rms = ('none', None) if value.grad is None else grad_summary(np.asarray(value.grad))
+    return ValueText(name or None, kind if not name and kind not in ('', 'intermediate') else None,
+                     f"{shape} · {data.dtype}", text, finite, grad, rms)
+
+
+def all_finite(values: Iterable) -> bool:
+    """True unless the data or the grad of one of ``values`` (Values) holds NaN or inf."""
+    return all(is_finite(v.data) and (v.grad is None or is_finite(np.asarray(v.grad))) for v in values)
 
 
 # ---- escaping ----------------------------------------------------------------------------------

@@ -5,28 +5,25 @@ told by shape and fill, the gradient colour scale by a thick border.
 """
 from __future__ import annotations
 
-import math
 import re
 import warnings
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-
-import numpy as np
 
 from ..nn.module import Module
 from ..value import Value
-from .graph import HIDDEN_ID, Graph, ModuleNode, OpNode, Params, ValueNode, extract
+from .graph import HIDDEN_ID, Cluster, Graph, ModuleNode, OpNode, Params, ValueNode, extract, nest
 from .labels import (
+    DIRECTIONS,
     GRAD_SCALE,
     HEALTHY_FILL,
     KIND_STYLES,
     NONFINITE_BORDER,
     NONFINITE_FILL,
-    data_summary,
+    ValueText,
+    all_finite,
     grad_colors,
-    grad_summary,
     mermaid_text,
-    shape_text,
+    value_text,
 )
 
 # kind -> (opening, closing) brackets of the Mermaid node shape
@@ -36,37 +33,31 @@ SHAPES = {
 }
 
 
-def _node(node_id: str, lines: list, kind: str) -> str:
+def _node(node_id: str, lines: list, kind: str, finite: bool = True) -> str:
+    """A node in the shape of its kind, of the class of its kind, or 'nonfinite'."""
     opening, closing = SHAPES[kind]
-    return f'{node_id}{opening}"{"<br/>".join(lines)}"{closing}:::{kind}'
+    return f'{node_id}{opening}"{"<br/>".join(lines)}"{closing}:::{kind if finite else "nonfinite"}'
 
 
-def _value_lines(value, name: str | None, kind: str, show_data: bool, show_grad: bool,
-                 prefix: str = '') -> tuple[list, str | None, bool]:
-    """A Value's label lines, the border colour its gradient asks for (None on the healthy
-    range or without a gradient), and whether its data and grad are free of NaN and inf."""
-    data = value.data
+def _value_lines(text: ValueText, show_data: bool, prefix: str = '') -> tuple[list, str | None]:
+    """A Value's label lines and the border colour its gradient asks for (None on the healthy
+    range or without a gradient)."""
     lines = []
-    if name:
-        lines.append(f"<b>{mermaid_text(name)}</b>")
-    elif kind and kind != 'intermediate':
-        lines.append(f"<i>{kind}</i>")
-    shape = 'scalar' if data.ndim == 0 else shape_text(data.shape)
-    lines.append(f"{prefix}{shape} · {data.dtype}")
-    text, healthy = data_summary(data)
+    if text.name:
+        lines.append(f"<b>{mermaid_text(text.name)}</b>")
+    elif text.kind:
+        lines.append(f"<i>{text.kind}</i>")
+    lines.append(f"{prefix}{text.shape}")
     if show_data:
-        lines.append(mermaid_text(f"data {text}"))
+        lines.append(mermaid_text(f"data {text.data}"))
     border = None
-    if show_grad and (value.requires_grad or value.grad is not None):
-        if value.grad is None:
-            lines.append('grad none')
-        else:
-            text, rms = grad_summary(np.asarray(value.grad))
-            lines.append(mermaid_text(f"grad {text}"))
-            fill, _, line = grad_colors(rms)
-            border = None if fill == HEALTHY_FILL else line  # only what is off the healthy range
-            healthy = healthy and not math.isnan(rms)
-    return lines, border, healthy
+    if text.grad_rms is not None:
+        lines.append(mermaid_text(f"grad {text.grad}"))
+        fill, _, line = grad_colors(text.grad_rms)
+        border = None if fill == HEALTHY_FILL else line  # only what is off the healthy range
+    elif text.grad is not None:
+        lines.append('grad none')
+    return lines, border
 
 
 def to_mermaid(root: Value | Sequence[Value], params: Params = None, show_data: bool = True,
@@ -82,8 +73,8 @@ def to_mermaid(root: Value | Sequence[Value], params: Params = None, show_data: 
     ``legend=True`` adds a legend box. The default ``max_nodes`` is lower than
     ``draw_graph``'s because Markdown viewers refuse very large diagrams.
     """
-    if rankdir not in ('LR', 'RL', 'TB', 'BT'):
-        raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    if rankdir not in DIRECTIONS:
+        raise ValueError(f"rankdir must be one of {', '.join(DIRECTIONS)}, got {rankdir!r}")
     graph = extract(root, params, module, cluster_modules, collapse, max_nodes)
     if graph.hidden:
         warnings.warn(f"to_mermaid: only the {graph.max_nodes} values nearest the output are "
@@ -106,35 +97,25 @@ def to_mermaid(root: Value | Sequence[Value], params: Params = None, show_data: 
 
 
 def _body(graph: Graph, show_data: bool, show_grad: bool) -> list:
-    nodes = defaultdict(list)  # cluster name -> statements
     styles = []
-    for node in graph.values:
-        nodes[node.cluster].append(_value_node(node, show_data, show_grad, styles))
-    for op in graph.ops:
-        nodes[op.cluster].append(_node(op.id, [mermaid_text(_op_text(op))], 'op'))
-    for node in graph.modules:
-        nodes[node.cluster].append(_module_node(node, show_data, show_grad, styles))
-    if graph.hidden:
-        nodes[''].append(f'{HIDDEN_ID}>"… {graph.hidden} more values (max_nodes={graph.max_nodes})"]')
-    lines = [f"    {statement}" for statement in nodes['']]
-    children = defaultdict(list)
-    for cluster in graph.clusters:
-        children[cluster.parent].append(cluster)
-    stack = [(False, cluster) for cluster in reversed(children[''])]
-    while stack:  # nested subgraphs without recursion
-        closing, cluster = stack.pop()
-        indent = '    ' * (cluster.depth + 1)
-        if closing:
-            lines.append(f"{indent}end")
-            continue
-        label = mermaid_text(f"{cluster.name} · {cluster.type_name}")
-        lines.append(f'{indent}subgraph {cluster.id}["{label}"]')
-        lines.extend(f"{indent}    {statement}" for statement in nodes[cluster.name])
-        stack.append((True, cluster))
-        stack.extend((False, child) for child in reversed(children[cluster.name]))
-    for tail, head, label in graph.edges:
-        lines.append(f'    {tail} -->|"{label}"| {head}' if label else f"    {tail} --> {head}")
+
+    def statement(node: ValueNode | OpNode | ModuleNode) -> str:
+        if isinstance(node, ValueNode):
+            return _value_node(node, show_data, show_grad, styles)
+        if isinstance(node, OpNode):
+            return _node(node.id, [mermaid_text(_op_text(node))], 'op')
+        return _module_node(node, show_data, show_grad)
+
+    hidden = f'{HIDDEN_ID}>"… {graph.hidden} more values (max_nodes={graph.max_nodes})"]'
+    lines = nest(graph, statement, hidden, '    ', _subgraph, 'end')
+    lines += [f'    {tail} -->|"{label}"| {head}' if label else f"    {tail} --> {head}"
+              for tail, head, label in graph.edges]
     return lines + styles
+
+
+def _subgraph(cluster: Cluster) -> list:
+    label = mermaid_text(f"{cluster.name} · {cluster.type_name}")
+    return [f'subgraph {cluster.id}["{label}"]']
 
 
 def _op_text(op: OpNode) -> str:
@@ -144,25 +125,19 @@ def _op_text(op: OpNode) -> str:
 
 
 def _value_node(node: ValueNode, show_data: bool, show_grad: bool, styles: list) -> str:
-    lines, border, healthy = _value_lines(node.value, node.name, node.kind, show_data, show_grad)
-    statement = _node(node.id, lines, node.kind)
-    if not healthy:
-        return statement.rsplit(':::', 1)[0] + ':::nonfinite'
-    if border is not None:
+    text = value_text(node.value, node.name, node.kind, show_grad)
+    lines, border = _value_lines(text, show_data)
+    if text.finite and border is not None:
         styles.append(f"    style {node.id} stroke:{border},stroke-width:4px")
-    return statement
+    return _node(node.id, lines, node.kind, text.finite)
 
 
-def _module_node(node: ModuleNode, show_data: bool, show_grad: bool, styles: list) -> str:
+def _module_node(node: ModuleNode, show_data: bool, show_grad: bool) -> str:
     lines = [f"<b>{mermaid_text(node.name)}</b> {mermaid_text(node.type_name)}",
              f"{node.n_ops} ops, {len(node.parameters)} parameters"]
-    healthy = True
     for output in node.outputs[:3]:
-        out_lines, _, out_healthy = _value_lines(output.value, None, '', show_data, show_grad, 'out ')
-        lines += out_lines
-        healthy = healthy and out_healthy
-    statement = _node(node.id, lines, 'module')
-    return statement if healthy else statement.rsplit(':::', 1)[0] + ':::nonfinite'
+        lines += _value_lines(value_text(output.value, show_grad=show_grad), show_data, 'out ')[0]
+    return _node(node.id, lines, 'module', all_finite(v.value for v in node.values))
 
 
 def _legend(show_grad: bool) -> list:

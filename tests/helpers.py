@@ -1,0 +1,54 @@
+"""Small helpers shared by the test files: ``from helpers import leaf, normal, ...``.
+
+tests/ is not a package; tests/conftest.py puts this folder on ``sys.path``.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from tinygrad_ls import Value
+
+DEMOS = Path(__file__).resolve().parent.parent / 'demos'
+
+
+def leaf(data, dtype=np.float64, *, requires_grad: bool = True, name: str | None = None) -> Value:
+    """A leaf Value that requires grad, holding a copy of ``data`` as ``dtype`` (float64 unless
+    told): gradcheck and the tests may write to ``.data`` without touching the caller's array."""
+    return Value(np.array(data, dtype=dtype), requires_grad=requires_grad, name=name)
+
+
+def load_demo(name: str) -> ModuleType:
+    """A fresh import of demos/<name>.py (demos/ is not a package), so a test sees the demo's
+    module-level state as a new run would."""
+    spec = importlib.util.spec_from_file_location(f"demo_{name}", DEMOS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def broadcasts(a: tuple, b: tuple) -> bool:
+    """Whether NumPy broadcasts shapes ``a`` and ``b`` together."""
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
+# ---- samplers: (rng, shape) -> a float64 ndarray (also for shape ()) ------------------------------
+def normal(rng: np.random.Generator, shape) -> np.ndarray:
+    return np.asarray(rng.standard_normal(shape))
+
+
+def positive(rng: np.random.Generator, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
+    """Uniform in [low, high]: safe for log, sqrt and fractional powers."""
+    return np.asarray(rng.uniform(low, high, shape))
+
+
+def away_from_zero(rng: np.random.Generator, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
+    """Magnitudes in [low, high] with random signs: safe denominators."""
+    return positive(rng, shape, low, high) * rng.choice([-1.0, 1.0], size=shape)
