@@ -223,6 +223,13 @@ ELEMENTWISE = {
     'abs': (lambda x: x.abs(), _kink_free),
     'builtin_abs': (lambda x: abs(x), _kink_free),
     'neg': (lambda x: -x, normal),
+    'sin': (lambda x: x.sin(), lambda rng, shape: 3 * rng.standard_normal(shape)),
+    'cos': (lambda x: x.cos(), lambda rng, shape: 3 * rng.standard_normal(shape)),
+    'log1p': (lambda x: x.log1p(), lambda rng, shape: rng.uniform(-0.6, 3.0, shape)),
+    'expm1': (lambda x: x.expm1(), normal),
+    'square': (lambda x: x.square(), normal),
+    'pow_method': (lambda x: x.pow(3), normal),
+    'clone': (lambda x: x.clone() * x, normal),
 }
 
 
@@ -315,6 +322,10 @@ REDUCTIONS = {
     'var0': lambda x, axis, keepdims: x.var(axis=axis, ddof=0, keepdims=keepdims),
     'var1': lambda x, axis, keepdims: x.var(axis=axis, ddof=1, keepdims=keepdims),
     'logsumexp': lambda x, axis, keepdims: x.logsumexp(axis=axis, keepdims=keepdims),
+    'prod': lambda x, axis, keepdims: x.prod(axis=axis, keepdims=keepdims),
+    'std0': lambda x, axis, keepdims: x.std(axis=axis, keepdims=keepdims),
+    'std1': lambda x, axis, keepdims: x.std(axis=axis, ddof=1, keepdims=keepdims),
+    'sum_dim': lambda x, axis, keepdims: x.sum(dim=axis, keepdim=keepdims),
 }
 
 NUMPY_REDUCTIONS = {
@@ -325,6 +336,10 @@ NUMPY_REDUCTIONS = {
     'var0': lambda x, axis, keepdims: np.var(x, axis=axis, ddof=0, keepdims=keepdims),
     'var1': lambda x, axis, keepdims: np.var(x, axis=axis, ddof=1, keepdims=keepdims),
     'logsumexp': lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
+    'prod': lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    'std0': lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims),
+    'std1': lambda x, axis, keepdims: np.std(x, axis=axis, ddof=1, keepdims=keepdims),
+    'sum_dim': lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
 }
 
 AXES = [None, 0, 1, -1, (0, 2), (0, 1, 2)]
@@ -416,6 +431,17 @@ SHAPE_OPS = {
     'transpose_negative_mixed': (lambda v: v.transpose(0, -1, -2), (2, 4, 3)),
     'T': (lambda v: v.T, (4, 3, 2)),
     'broadcast_to_leading': (lambda v: v.broadcast_to((2, 2, 3, 4)), (2, 2, 3, 4)),
+    'permute': (lambda v: v.permute(2, 0, 1), (4, 2, 3)),
+    'view': (lambda v: v.view(6, 4), (6, 4)),
+    'unsqueeze_squeeze': (lambda v: v.unsqueeze(1).squeeze(1), (2, 3, 4)),
+    'unsqueeze_last': (lambda v: v.unsqueeze(-1), (2, 3, 4, 1)),
+    'squeeze_all': (lambda v: v[:, :1].squeeze(), (2, 4)),
+    'expand': (lambda v: v[:, :1].expand(5, -1, 3, -1), (5, 2, 3, 4)),
+    'repeat': (lambda v: v.repeat(2, 1, 3), (4, 3, 12)),
+    'repeat_new_axis': (lambda v: v.repeat(2, 1, 1, 2), (2, 2, 3, 8)),
+    'masked_fill': (lambda v: v.masked_fill(v.data > 0, -1.0), (2, 3, 4)),
+    'cumsum_0': (lambda v: v.cumsum(0), (2, 3, 4)),
+    'cumsum_last': (lambda v: v.cumsum(dim=-1), (2, 3, 4)),
 }
 
 
@@ -696,3 +722,29 @@ GRADGRAD_CASES = _gradgrad_cases()
 def test_gradgradcheck(case):
     fn, arrays = GRADGRAD_CASES[case]
     assert tl.gradgradcheck(fn, [leaf(array) for array in arrays])
+
+
+# ---- second derivatives of the ops added for PyTorch fluency -----------------------------------
+SECOND_ORDER = {
+    'sin': lambda v: v.sin(), 'cos': lambda v: v.cos(), 'log1p': lambda v: (v * v).log1p(),
+    'expm1': lambda v: v.expm1(), 'prod': lambda v: v.prod(axis=1), 'prod_all': lambda v: v.prod(),
+    'cumsum': lambda v: (v.cumsum(1) ** 2), 'std': lambda v: v.std(axis=0),
+    'repeat': lambda v: v.repeat(2, 2) ** 2, 'expand': lambda v: v[:1].expand(3, -1) ** 3,
+}
+
+
+@pytest.mark.parametrize('op', list(SECOND_ORDER))
+def test_second_derivatives_of_new_ops(op):
+    x = leaf(np.random.default_rng(21).uniform(0.3, 1.5, (3, 4)))
+    assert tl.gradgradcheck(SECOND_ORDER[op], [x])
+
+
+def test_prod_gradient_with_zeros_by_hand():
+    """d prod / dx_i is the product of the others: at a single zero, the product of the
+    non-zeros; everything 0 in a slice with two zeros."""
+    x = leaf([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 2.0, 4.0]])
+    x.prod(axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0.0, 6.0, 0.0], [0.0, 0.0, 0.0], [8.0, 4.0, 2.0]])
+    single_zero = leaf([[0.0, 2.0, 3.0], [1.5, 0.5, 4.0]])
+    assert tl.gradcheck(lambda v: v.prod(axis=1), [single_zero])
+    assert tl.gradgradcheck(lambda v: v.prod(axis=1), [single_zero])

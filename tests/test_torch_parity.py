@@ -256,6 +256,14 @@ UNARY = {
     'relu': (lambda x: x.relu(), normal),
     'abs': (lambda x: x.abs(), normal),
     'neg': (lambda x: -x, normal),
+    'sin': (lambda x: x.sin(), normal),
+    'cos': (lambda x: x.cos(), normal),
+    'log1p': (lambda x: x.log1p(), positive),
+    'expm1': (lambda x: x.expm1(), normal),
+    'square': (lambda x: x.square(), normal),
+    'pow': (lambda x: x.pow(3), normal),
+    'clamp': (lambda x: x.clamp(-0.5, 0.5), normal),
+    'clone': (lambda x: x.clone() * x, normal),
 }
 
 
@@ -325,6 +333,13 @@ REDUCTIONS = {
                   lambda t, d, k: torch.var(t, dim=d, correction=1, keepdim=k)),
     'logsumexp': (lambda x, a, k: x.logsumexp(axis=a, keepdims=k),
                   lambda t, d, k: torch.logsumexp(t, dim=d, keepdim=k)),
+    'std': (lambda x, a, k: x.std(axis=a, keepdims=k),
+            lambda t, d, k: torch.std(t, dim=d, correction=0, keepdim=k)),
+    'std_ddof1': (lambda x, a, k: x.std(axis=a, ddof=1, keepdims=k),
+                  lambda t, d, k: torch.std(t, dim=d, correction=1, keepdim=k)),
+    'sum(dim, keepdim)': (lambda x, a, k: x.sum(dim=a, keepdim=k), lambda t, d, k: t.sum(dim=d, keepdim=k)),
+    'mean(dim, keepdim)': (lambda x, a, k: x.mean(dim=a, keepdim=k),
+                           lambda t, d, k: t.mean(dim=d, keepdim=k)),
 }
 
 AXES = [None, 0, 1, 2, -1, (0, 2), (2, 0), (-1, 0), (0, 1, 2)]
@@ -432,6 +447,22 @@ SHAPE_CASES = {
     'flatten': ((2, 3, 4), lambda x: x.flatten(), None),
     'flatten of scalar': ((), lambda x: x.flatten(), None),
     'broadcast_to': ((3, 1), lambda x: x.broadcast_to((2, 3, 4)), lambda t: t.broadcast_to((2, 3, 4))),
+    'permute': ((2, 3, 4), lambda x: x.permute(2, 0, 1), None),
+    'permute tuple': ((2, 3, 4), lambda x: x.permute((1, -1, 0)), None),
+    'view': ((2, 3, 4), lambda x: x.view(4, 6), None),
+    'squeeze()': ((1, 3, 1, 4), lambda x: x.squeeze(), None),
+    'squeeze(2)': ((1, 3, 1, 4), lambda x: x.squeeze(2), None),
+    'squeeze of a non-1 axis': ((2, 3), lambda x: x.squeeze(0), None),
+    'unsqueeze(0)': ((2, 3), lambda x: x.unsqueeze(0), None),
+    'unsqueeze(-1)': ((2, 3), lambda x: x.unsqueeze(-1), None),
+    'expand': ((3, 1), lambda x: x.expand(2, -1, 4), None),
+    'repeat': ((2, 3), lambda x: x.repeat(2, 1, 3), None),
+    'cumsum': ((2, 3, 4), lambda x: x.cumsum(dim=1), None),
+    'cumsum(-1)': ((2, 3, 4), lambda x: x.cumsum(-1), None),
+    'masked_fill': ((2, 3), lambda x: x.masked_fill(np.array([True, False, True]), 0.5),
+                    lambda t: t.masked_fill(torch.tensor([True, False, True]), 0.5)),
+    'softmax(dim)': ((2, 3), lambda x: x.softmax(dim=0), None),
+    'log_softmax(dim)': ((2, 3), lambda x: x.log_softmax(dim=1), None),
 }
 
 
@@ -806,3 +837,39 @@ def test_gradients_accumulate_across_graphs():
     x[[1, 1]].sum().backward()
     tx[[1, 1]].sum().backward()
     assert_close(x.grad, tx.grad, "accumulated x.grad")
+
+
+# ---- methods added for PyTorch fluency ---------------------------------------------------------
+@pytest.mark.parametrize('axis', [None, 0, 1, -1])
+def test_prod(axis):
+    rng = np.random.default_rng(31)
+    x = normal(rng, (3, 4))
+    x[1, 2] = 0.0  # a single zero in one row: the gradient there is the product of the others
+    tl_fn = (lambda v: v.prod()) if axis is None else (lambda v: v.prod(dim=axis))
+    torch_fn = (lambda t: t.prod()) if axis is None else (lambda t: t.prod(dim=axis))
+    check(tl_fn, [x], torch_fn)
+
+
+@pytest.mark.parametrize('name', ['argmax', 'argmin'])
+@pytest.mark.parametrize('axis, keepdims', [(None, False), (0, False), (1, True), (-1, False)])
+def test_argmax_argmin(name, axis, keepdims):
+    x = normal(np.random.default_rng(32), (3, 4))
+    ours = getattr(tl.Value(x), name)(dim=axis, keepdim=keepdims)
+    theirs = getattr(torch.tensor(x), name)(dim=axis, keepdim=keepdims)
+    assert ours.dtype == np.int64 and not ours.requires_grad
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_split_and_chunk_match_torch():
+    x = normal(np.random.default_rng(33), (7, 3))
+    for ours_fn, torch_fn in ((lambda v: tl.split(v, 3), lambda t: torch.split(t, 3)),
+                              (lambda v: tl.split(v, [2, 5], dim=0), lambda t: torch.split(t, [2, 5])),
+                              (lambda v: tl.split(v, 2, axis=1), lambda t: torch.split(t, 2, dim=1)),
+                              (lambda v: tl.chunk(v, 3), lambda t: torch.chunk(t, 3)),
+                              (lambda v: tl.chunk(v, 4), lambda t: torch.chunk(t, 4))):
+        ours, theirs = ours_fn(tl.Value(x)), torch_fn(torch.tensor(x))
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.data, b.numpy())
+    check(lambda v: tl.concat([p * (i + 1) for i, p in enumerate(tl.split(v, [2, 5]))]),
+          [x], lambda t: torch.cat([p * (i + 1) for i, p in enumerate(torch.split(t, [2, 5]))]))

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import as_array
 from .mode import modes
 from .ops.base import edits, sequence_mark
 from .ops.shapes import normalize_index
-from .value import Value
+from .value import Value, operand_data
 
 
 def check_allowed(value: Value, name: str, *operands) -> None:
@@ -58,15 +57,6 @@ def mark_edited(value: Value) -> Value:
     return value
 
 
-def operand_array(operand):
-    """An operand as the update sees it: a Value's data, numbers as they are, lists as arrays."""
-    if isinstance(operand, Value):
-        return operand.data
-    if isinstance(operand, (list, tuple)):
-        return as_array(operand)
-    return operand
-
-
 def _writable(value: Value, name: str) -> np.ndarray:
     array = value.data
     if not array.flags.writeable:
@@ -78,7 +68,7 @@ def _writable(value: Value, name: str) -> np.ndarray:
 def update(value: Value, name: str, ufunc: np.ufunc, operand, alpha=1) -> Value:
     """``value.data = ufunc(value.data, alpha * operand)`` in place, keeping shape and dtype."""
     check_allowed(value, name, operand)
-    array, other = _writable(value, name), operand_array(operand)
+    array, other = _writable(value, name), operand_data(operand)
     if alpha != 1:
         other = np.multiply(other, alpha)
     try:
@@ -86,15 +76,16 @@ def update(value: Value, name: str, ufunc: np.ufunc, operand, alpha=1) -> Value:
         # float result cannot be truncated into int data, and the result cannot grow the shape.
         ufunc(array, other, out=array, casting='same_kind')
     except (TypeError, ValueError) as error:
-        raise _rephrased(error, f"{name}: {error} (this Value: shape {value.shape}, dtype {value.dtype}; "
-                                f"operand: shape {np.shape(other)}, dtype {np.result_type(other)})") from error
+        raise _rephrased(error, f"{name}: {error} (this Value: shape {value.shape}, dtype "
+                                f"{value.dtype}; operand: shape {np.shape(other)}, dtype "
+                                f"{np.result_type(other)})") from error
     return mark_edited(value)
 
 
 def fill(value: Value, name: str, fill_value) -> Value:
     """Every element set to ``fill_value`` (a number or a single-element Value)."""
     check_allowed(value, name, fill_value)
-    number = operand_array(fill_value)
+    number = operand_data(fill_value)
     if np.size(number) != 1:
         raise ValueError(f"{name}: the fill value must be a single number, got shape {np.shape(number)}")
     _writable(value, name)[...] = number
@@ -104,7 +95,7 @@ def fill(value: Value, name: str, fill_value) -> Value:
 def copy_from(value: Value, source) -> Value:
     """``copy_(src)``: ``src`` broadcast into ``value``'s shape, cast to its dtype."""
     check_allowed(value, 'copy_', source)
-    array, other = _writable(value, 'copy_'), operand_array(source)
+    array, other = _writable(value, 'copy_'), operand_data(source)
     try:
         np.copyto(array, other, casting='unsafe')  # copy_ converts, as torch's does
     except (TypeError, ValueError) as error:
@@ -119,14 +110,14 @@ def clamp(value: Value, low, high) -> Value:
     if low is None and high is None:
         raise ValueError("clamp_: at least one of min and max must be given")
     array = _writable(value, 'clamp_')
-    np.clip(array, operand_array(low), operand_array(high), out=array, casting='same_kind')
+    np.clip(array, operand_data(low), operand_data(high), out=array, casting='same_kind')
     return mark_edited(value)
 
 
 def set_item(value: Value, index, item) -> None:
     """``v[index] = item`` (NumPy indexing; ``item`` broadcast to the selection and cast)."""
     check_allowed(value, 'setitem', item)
-    array, other = _writable(value, 'setitem'), operand_array(item)
+    array, other = _writable(value, 'setitem'), operand_data(item)
     try:
         array[normalize_index(index)] = other
     except (IndexError, ValueError, TypeError) as error:

@@ -14,6 +14,25 @@ from .dtypes import as_array, is_float_dtype
 from .value_conversions import PythonConversions
 
 
+def _comparison(ufunc: np.ufunc) -> Callable:
+    """A comparison method: ``ufunc`` on the raw data, a bool Value that takes no gradient."""
+    def compare(self, other):
+        return Value._wrap(np.asarray(ufunc(self.data, operand_data(other))))
+    compare.__name__ = f"__{ufunc.__name__}__"
+    return compare
+
+
+def _reduction(name: str, op: str, doc: str) -> Callable:
+    """A reduction method ``name(axis=None, keepdims=False, *, dim=None, keepdim=None)`` that
+    applies ``reduce.<op>`` (``dim``/``keepdim`` are PyTorch's names for ``axis``/``keepdims``)."""
+    def reduction(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _axis(name, axis, keepdims, dim, keepdim)
+        return getattr(reduce, op).apply(self, axis=axis, keepdims=keepdims)
+    reduction.__name__, reduction.__qualname__, reduction.__doc__ = name, f"Value.{name}", doc
+    return reduction
+
+
 class Value(PythonConversions):
     """A scalar or ndarray that records the ops that made it, for reverse-mode autodiff.
 
@@ -143,24 +162,17 @@ class Value(PythonConversions):
     def __pos__(self): return self
 
     # Comparisons give bool Values that take no gradient; Values still hash by identity.
-    def __lt__(self, other): return Value._wrap(np.asarray(self.data < _data(other)))
-    def __le__(self, other): return Value._wrap(np.asarray(self.data <= _data(other)))
-    def __gt__(self, other): return Value._wrap(np.asarray(self.data > _data(other)))
-    def __ge__(self, other): return Value._wrap(np.asarray(self.data >= _data(other)))
-    def __eq__(self, other): return Value._wrap(np.asarray(self.data == _data(other)))
-    def __ne__(self, other): return Value._wrap(np.asarray(self.data != _data(other)))
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    __lt__, __le__, __gt__, __ge__, __eq__, __ne__ = map(_comparison, (
+        np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal))
+    lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
     __hash__ = object.__hash__
 
     # ---- in-place updates (rules and checks: inplace.py) -----------------------------------
-    def __iadd__(self, other): return inplace.update(self, 'add_', np.add, other)
-    def __isub__(self, other): return inplace.update(self, 'sub_', np.subtract, other)
-    def __imul__(self, other): return inplace.update(self, 'mul_', np.multiply, other)
-    def __itruediv__(self, other): return inplace.update(self, 'div_', np.true_divide, other)
     def add_(self, other, *, alpha=1): return inplace.update(self, 'add_', np.add, other, alpha)
     def sub_(self, other, *, alpha=1): return inplace.update(self, 'sub_', np.subtract, other, alpha)
     def mul_(self, other): return inplace.update(self, 'mul_', np.multiply, other)
     def div_(self, other): return inplace.update(self, 'div_', np.true_divide, other)
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
     def zero_(self): return inplace.fill(self, 'zero_', 0)
     def fill_(self, value): return inplace.fill(self, 'fill_', value)
     def copy_(self, src): return inplace.copy_from(self, src)
@@ -203,35 +215,15 @@ class Value(PythonConversions):
     def double(self) -> Value: return self.astype(np.float64)
     def clone(self) -> Value: return shapes.Clone.apply(self)
 
-    # ---- reductions (``dim``/``keepdim`` are PyTorch's names for ``axis``/``keepdims``) -------
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('sum', axis, keepdims, dim, keepdim)
-        return reduce.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('mean', axis, keepdims, dim, keepdim)
-        return reduce.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        """Maximum; ties share the gradient equally. (Values only: PyTorch's ``max(dim)`` also
-        returns indices, which ``argmax`` gives here.)"""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('max', axis, keepdims, dim, keepdim)
-        return reduce.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        """Minimum; ties share the gradient equally (values only, as ``max``)."""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('min', axis, keepdims, dim, keepdim)
-        return reduce.Min.apply(self, axis=axis, keepdims=keepdims)
-
-    def prod(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        """Product; exact gradients where elements are zero too."""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('prod', axis, keepdims, dim, keepdim)
-        return reduce.Prod.apply(self, axis=axis, keepdims=keepdims)
+    # ---- reductions (``dim``/``keepdim`` are PyTorch's names for ``axis``/``keepdims``) ------
+    sum = _reduction('sum', 'Sum', "Sum over ``axis`` (None: all elements).")
+    mean = _reduction('mean', 'Mean', "Mean over ``axis`` (None: all elements).")
+    max = _reduction('max', 'Max', "Maximum; ties share the gradient equally. (Values only: "
+                     "PyTorch's ``max(dim)`` also returns indices, which ``argmax`` gives here.)")
+    min = _reduction('min', 'Min', "Minimum; ties share the gradient equally (values only, as ``max``).")
+    prod = _reduction('prod', 'Prod', "Product over ``axis``; exact gradients where elements are zero too.")
+    logsumexp = _reduction('logsumexp', 'LogSumExp', "``log(sum(exp(x)))`` over ``axis``, computed "
+                           "stably (shifted by the max).")
 
     def var(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None) -> Value:
         """Variance ``sum((x - mean)**2) / (n - ddof)`` over ``axis``."""
@@ -244,12 +236,6 @@ class Value(PythonConversions):
     def std(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None) -> Value:
         """Standard deviation, ``sqrt(var(axis, ddof))``."""
         return self.var(axis, ddof, keepdims, dim=dim, keepdim=keepdim).sqrt()
-
-    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
-        """``log(sum(exp(x)))`` over ``axis``, computed stably (shifted by the max)."""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = _axis('logsumexp', axis, keepdims, dim, keepdim)
-        return reduce.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis=-1, *, dim=None) -> Value:
         if dim is not None:
@@ -362,8 +348,9 @@ def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple
     return axis, keepdims
 
 
-def _data(other):
-    """The raw operand of a comparison."""
+def operand_data(other):
+    """The raw operand of a comparison or an in-place update: a Value's data, a list as the
+    array ``Value(list)`` would hold, anything else (numbers, ndarrays) as it is."""
     if isinstance(other, Value):
         return other.data
     return as_array(other) if isinstance(other, (list, tuple)) else other

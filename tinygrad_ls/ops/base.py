@@ -126,6 +126,12 @@ class Function:
         return f"<{type(self).__name__} '{self.name}'>"
 
 
+class ResultOp(Function):
+    """An op whose backward reads only its own result (exp, tanh, softmax, …), not its inputs:
+    updating an input in place after the op ran leaves its gradient right."""
+    saves_inputs, saves_output = False, True
+
+
 def constant(arg):
     """A non-Value argument as the op will see it: ndarrays and Python numbers as they are
     (numbers stay weakly typed, so they never change a dtype), lists as arrays."""

@@ -1,4 +1,5 @@
-"""Elementwise functions: exp log sqrt tanh sigmoid softplus relu abs clip, and dtype casts.
+"""Elementwise functions: exp log sqrt tanh sigmoid softplus relu abs clip sin cos log1p expm1,
+and dtype casts.
 
 The stable sigmoid and softplus formulas are also plain ndarray functions
 (``stable_sigmoid``, ``stable_softplus``), which the fused logits losses call with the
@@ -8,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..value import Value, data_of
-from .base import Function
+from . import generic
+from .base import Function, ResultOp
 
 
 def stable_sigmoid(x: np.ndarray, exp_neg_abs: np.ndarray | None = None) -> np.ndarray:
@@ -25,7 +27,7 @@ def stable_softplus(x: np.ndarray, exp_neg_abs: np.ndarray | None = None) -> np.
     return np.maximum(x, 0) + np.log1p(e)
 
 
-class Exp(Function):
+class Exp(ResultOp):
     name = 'exp'
 
     def forward(self, x):
@@ -45,7 +47,7 @@ class Log(Function):
         return (grad / x,)
 
 
-class Sqrt(Function):
+class Sqrt(ResultOp):
     name = 'sqrt'
 
     def forward(self, x):
@@ -55,7 +57,7 @@ class Sqrt(Function):
         return (grad / (out * 2),)
 
 
-class Tanh(Function):
+class Tanh(ResultOp):
     name = 'tanh'
 
     def forward(self, x):
@@ -65,7 +67,7 @@ class Tanh(Function):
         return (grad * (1 - out * out),)
 
 
-class Sigmoid(Function):
+class Sigmoid(ResultOp):
     """``1 / (1 + exp(-x))``, computed from ``exp(-|x|)`` so it never overflows."""
     name = 'sigmoid'
 
@@ -85,6 +87,48 @@ class Softplus(Function):
 
     def backward(self, grad, out, x):
         return (grad * (x.sigmoid() if isinstance(x, Value) else stable_sigmoid(x)),)
+
+
+class Sin(Function):
+    name = 'sin'
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, grad, out, x):
+        return (grad * generic.cos(x),)
+
+
+class Cos(Function):
+    name = 'cos'
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, grad, out, x):
+        return (-grad * generic.sin(x),)
+
+
+class Log1p(Function):
+    """``log(1 + x)``, accurate for small ``x``; backward ``g / (1 + x)``."""
+    name = 'log1p'
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def backward(self, grad, out, x):
+        return (grad / (x + 1),)
+
+
+class Expm1(ResultOp):
+    """``exp(x) - 1``, accurate for small ``x``; backward ``g (out + 1)``."""
+    name = 'expm1'
+
+    def forward(self, x):
+        return np.expm1(x)
+
+    def backward(self, grad, out, x):
+        return (grad * (out + 1),)
 
 
 class Relu(Function):
@@ -134,6 +178,7 @@ class Clip(Function):
 class Cast(Function):
     """Change the dtype; the gradient is cast back to the input's dtype."""
     name = 'cast'
+    saves_inputs = False
 
     def __init__(self, dtype: np.dtype):
         if dtype.kind not in 'biuf':  # a cast to str or object would make a non-numeric Value

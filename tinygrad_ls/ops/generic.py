@@ -5,14 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..value import Value
+from .select import Where
 
 
-def exp(x):
-    return x.exp() if isinstance(x, Value) else np.exp(x)
+def _either(method: str, ufunc: np.ufunc):
+    """``x.<method>()`` for a Value (recorded), ``ufunc(x)`` for an ndarray."""
+    def apply(x):
+        return getattr(x, method)() if isinstance(x, Value) else ufunc(x)
+    apply.__name__ = apply.__qualname__ = method
+    return apply
 
 
-def log(x):
-    return x.log() if isinstance(x, Value) else np.log(x)
+exp, log, sin, cos = (_either(name, getattr(np, name)) for name in ('exp', 'log', 'sin', 'cos'))
+
+
+def where(condition: np.ndarray, a, b):
+    """``np.where`` for ndarrays; the recorded ``Where`` op when ``a`` or ``b`` is a Value."""
+    if isinstance(a, Value) or isinstance(b, Value):
+        return Where.apply(a, b, condition=condition)
+    return np.where(condition, a, b)
+
+
+def prod(x, axes: tuple):
+    """The product over ``axes`` with keepdims, for an ndarray or (recorded) a Value."""
+    if isinstance(x, Value):
+        return x.prod(axis=axes, keepdims=True)
+    return np.multiply.reduce(x, axis=axes, keepdims=True)
 
 
 def broadcast_to(x, shape: tuple):

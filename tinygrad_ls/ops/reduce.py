@@ -8,7 +8,7 @@ import numpy as np
 
 from ..value import data_of
 from . import generic
-from .base import Function
+from .base import Function, ResultOp
 
 
 def normalize_axes(ndim: int, axis) -> tuple:
@@ -62,6 +62,7 @@ class _Reduction(Function):
 
 class Sum(_Reduction):
     name = 'sum'
+    saves_inputs = False
 
     def forward(self, x):
         return self._output(x.sum(axis=self._setup(x), keepdims=True))
@@ -72,6 +73,7 @@ class Sum(_Reduction):
 
 class Mean(_Reduction):
     name = 'mean'
+    saves_inputs = False
 
     def forward(self, x):
         axes = self._setup(x)
@@ -100,6 +102,46 @@ class Max(_Reduction):
         hits = x == self.kept
         share = hits / hits.sum(axis=self.axes, keepdims=True).astype(x.dtype)
         return (self._grad_kept(grad) * share,)
+
+
+class Prod(_Reduction):
+    """Product over ``axis``. d/dx_i is the product of the other elements of x_i's slice:
+    ``out / x_i`` where x_i != 0; at a slice's only zero, the product of its non-zeros; 0 at a
+    zero of a slice that has several. Written with recorded ops, so it differentiates again
+    (exactly, except the second derivative between two zeros of one slice, taken as 0)."""
+    name = 'prod'
+
+    def forward(self, x):
+        return self._output(np.multiply.reduce(x, axis=self._setup(x), keepdims=True))
+
+    def backward(self, grad, out, x):
+        zero = data_of(x) == 0
+        safe = generic.where(zero, 1, x)
+        others = self._grad_kept(out) / safe
+        if zero.any():
+            single = zero & (zero.sum(axis=self.axes, keepdims=True) == 1)
+            others = generic.where(single, generic.prod(safe, self.axes), others)
+        return (self._grad_kept(grad) * others,)
+
+
+class Cumsum(Function):
+    """Running sum along ``axis``; backward is the running sum from the other end."""
+    name = 'cumsum'
+    saves_inputs = False
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        if not -x.ndim <= self.axis < max(x.ndim, 1):
+            raise ValueError(f"axis {self.axis} is out of range for {x.ndim}-d input")
+        return np.cumsum(x, axis=self.axis if x.ndim else None).reshape(x.shape)
+
+    def backward(self, grad, out, x):
+        if grad.ndim == 0:
+            return (grad,)
+        reverse = (slice(None),) * (self.axis % grad.ndim) + (slice(None, None, -1),)
+        return (grad[reverse].cumsum(axis=self.axis)[reverse],)
 
 
 class Min(Max):
@@ -147,6 +189,7 @@ class LogSumExp(_Reduction):
     ``exp(x - out)``: for large ``out`` (e.g. 1e4 in float32) ``out`` has lost the digits
     that ``x - out`` needs, and ``exp(x - out)`` would be off by 1e-4 relative."""
     name = 'logsumexp'
+    saves_output = True
 
     def forward(self, x):
         return self._output(_stable_logsumexp(x, self._setup(x)))
@@ -158,12 +201,16 @@ class LogSumExp(_Reduction):
         return (self._grad_kept(grad) * (exps / np.add.reduce(exps, axis=self.axes, keepdims=True)),)
 
 
-class Softmax(Function):
-    """``exp(x) / sum(exp(x))`` along ``axis``; backward ``y * (g - sum(g * y))``."""
-    name = 'softmax'
+class _AlongAxis(ResultOp):
+    """The softmax family: normalised along one ``axis``; backward reads only the result."""
 
     def __init__(self, axis: int = -1):
         self.axis = axis
+
+
+class Softmax(_AlongAxis):
+    """``exp(x) / sum(exp(x))`` along ``axis``; backward ``y * (g - sum(g * y))``."""
+    name = 'softmax'
 
     def forward(self, x):
         exps = np.exp(_shifted(x, self.axis)[0])
@@ -173,12 +220,9 @@ class Softmax(Function):
         return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(_AlongAxis):
     """``x - logsumexp(x)`` along ``axis``; backward ``g - exp(y) * sum(g)``."""
     name = 'log_softmax'
-
-    def __init__(self, axis: int = -1):
-        self.axis = axis
 
     def forward(self, x):
         return log_softmax(x, self.axis)
