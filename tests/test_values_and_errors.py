@@ -228,13 +228,16 @@ def test_comparison_result_cannot_require_grad():
         (Value([1.0]) > 0).requires_grad_()
 
 
-def test_equality_is_identity():
+def test_equality_is_elementwise_and_membership_is_by_identity():
+    """``==`` compares elements (as PyTorch); ``in`` on a list finds the same object first, and
+    a different Value with more than one element is ambiguous there, as a tensor is."""
     a = Value([1.0, 2.0])
     b = Value([1.0, 2.0])
-    assert (a == a) is True
-    assert (a == b) is False
-    assert (a != b) is True
-    assert a in [a] and a not in [b]
+    np.testing.assert_array_equal((a == b).data, [True, True])
+    np.testing.assert_array_equal((a != b).data, [False, False])
+    assert a in [a] and a in {a} and b not in {a}
+    with pytest.raises(RuntimeError, match='ambiguous'):
+        _ = a in [b]
 
 
 def test_values_are_hashable_and_usable_as_dict_keys():
