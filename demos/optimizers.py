@@ -72,6 +72,7 @@ def learning_rates(make_optimizer, make_scheduler, epochs: int) -> list[float]:
     rates = []
     for _ in range(epochs):
         rates.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()  # its parameter has no grad: a no-op, but the order fit keeps
         if scheduler is not None:
             scheduler.step()
     return rates

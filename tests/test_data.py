@@ -1,10 +1,10 @@
-"""tl.data: TensorDataset and DataLoader (batching, seeded shuffling, drop_last, collation);
-tl.metrics.accuracy."""
+"""tl.data: TensorDataset (with torch.tensor's dtypes for Python lists) and DataLoader
+(batching, seeded shuffling, drop_last, collation). tl.metrics.accuracy is in test_metrics.py."""
 import numpy as np
 import pytest
 
 import tinygrad_ls as tl
-from tinygrad_ls import data, metrics
+from tinygrad_ls import data
 
 
 def _dataset(n=10):
@@ -33,10 +33,44 @@ def test_tensor_dataset_takes_values_without_copying():
     assert ds.arrays[1].dtype == np.int64
 
 
-def test_tensor_dataset_lists_follow_value_rules():
-    ds = data.TensorDataset([[1.0, 2.0], [3.0, 4.0]], [True, False])
-    assert ds.arrays[0].dtype == tl.get_default_dtype()
-    assert ds.arrays[1].dtype == np.bool_
+@pytest.mark.parametrize('values, dtype', [
+    ([0, 1, 2], np.int64),                            # ints: int64, as torch.tensor
+    ([[1, 2], [3, 4]], np.int64),
+    ([1.0, 2.0], None),                                # floats: the default float dtype
+    ([[1, 2.5], [3, 4]], None),                        # any float makes it float
+    ([True, False], np.bool_),
+    ([True, 2], np.int64),                             # bools and ints: int64 (torch.tensor too)
+])
+def test_tensor_dataset_lists_follow_torch_tensor_rules(values, dtype, restore_default_dtype):
+    for default in (np.float32, np.float64):
+        tl.set_default_dtype(default)
+        (array,) = data.TensorDataset(values).arrays
+        assert array.dtype == (dtype or default)
+        np.testing.assert_array_equal(array, np.array(values))
+
+
+def test_tensor_dataset_keeps_the_dtype_of_arrays_and_values():
+    for dtype in (np.int32, np.int8, np.float16, np.float64, np.uint8):
+        ds = data.TensorDataset(np.zeros(3, dtype=dtype), tl.Value(np.ones(3, dtype=dtype)))
+        assert [a.dtype for a in ds.arrays] == [dtype, dtype]
+
+
+@pytest.mark.torch
+def test_tensor_dataset_list_dtypes_match_torch_tensor(torch):
+    to_numpy_dtype = {torch.int64: np.int64, torch.float32: np.float32, torch.bool: np.bool_}
+    for values in ([0, 1, 2], [[1.5, 2], [3, 4]], [True, False], [True, 2], [[0], [1]]):
+        (array,) = data.TensorDataset(values).arrays
+        assert array.dtype == to_numpy_dtype[torch.tensor(values).dtype], values
+
+
+@pytest.mark.parametrize('values, error, match', [
+    ([[1, 2], [3]], ValueError, r'TensorDataset: array 1: .*different lengths'),
+    (['a', 'b'], TypeError, r'TensorDataset: array 1: .*numeric or bool.*<U1'),
+    ([None, None], TypeError, r'TensorDataset: array 1: .*object'),
+])
+def test_tensor_dataset_refuses_lists_that_are_not_numeric_arrays(values, error, match):
+    with pytest.raises(error, match=match):
+        data.TensorDataset(np.zeros(2), values)
 
 
 def test_tensor_dataset_mismatched_lengths_name_shapes():
@@ -248,6 +282,16 @@ def test_generic_collation_of_python_numbers_values_and_single_fields():
     (only,) = next(iter(data.DataLoader(Plain(), batch_size=3)))
     assert only.shape == (3, 2) and only.dtype == np.int32
 
+    class Lists:
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return [i, i + 1], [0.5 * i]
+
+    ints, floats = next(iter(data.DataLoader(Lists(), batch_size=2)))
+    assert ints.dtype == np.int64 and floats.dtype == tl.get_default_dtype()
+
 
 def test_generic_collation_errors_name_the_problem():
     class Ragged:
@@ -269,38 +313,3 @@ def test_generic_collation_errors_name_the_problem():
 
     with pytest.raises(ValueError, match='sample 1'):
         next(iter(data.DataLoader(Uneven(), batch_size=2)))
-
-
-# ---- metrics.accuracy ---------------------------------------------------------------------------
-
-def test_accuracy_multiclass_argmax():
-    logits = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 5.0, 0.0], [0.0, 1.0, 0.5]])
-    assert metrics.accuracy(logits, np.array([0, 2, 0, 1])) == 0.75
-    assert metrics.accuracy(tl.Value(logits), tl.Value(np.array([0, 2, 1, 1]))) == 1.0
-    probs = tl.Value(logits).softmax(axis=-1)
-    assert metrics.accuracy(probs, [0, 2, 0, 1]) == 0.75
-    one_hot = np.eye(3)[[0, 2, 0, 1]]
-    assert metrics.accuracy(logits, one_hot) == 0.75
-    assert isinstance(metrics.accuracy(logits, [0, 2, 0, 1]), float)
-
-
-def test_accuracy_binary_thresholds_logits_at_zero():
-    logits = np.array([-2.0, 0.5, 3.0, -0.1])
-    assert metrics.accuracy(logits, np.array([0, 1, 0, 0])) == 0.75
-    assert metrics.accuracy(logits[:, None], np.array([[0], [1], [0], [0]])) == 0.75
-    assert metrics.accuracy(logits, np.array([False, True, True, False])) == 1.0
-    assert metrics.accuracy(logits, np.array([0.0, 1.0, 1.0, 0.0], dtype=np.float32)) == 1.0
-    probs = np.array([0.1, 0.6, 0.9, 0.4])
-    assert metrics.accuracy(probs, [0, 1, 1, 0], threshold=0.5) == 1.0
-
-
-@pytest.mark.parametrize('outputs, targets, match', [
-    (np.zeros((4, 3)), np.zeros(5), r'\(4, 3\).*\(5,\)'),
-    (np.zeros(4), np.zeros(3), r'\(4,\).*\(3,\)'),
-    (np.zeros((0, 3)), np.zeros(0), 'non-empty'),
-    (np.zeros((2, 3, 4)), np.zeros(2), r'\(2, 3, 4\)'),
-    (np.float64(1.0), np.zeros(1), 'non-empty'),
-])
-def test_accuracy_shape_errors(outputs, targets, match):
-    with pytest.raises(ValueError, match=match):
-        metrics.accuracy(outputs, targets)

@@ -75,6 +75,16 @@ def cross_entropy_1d_case(rng, reduction):
     return fn, (leaf(rng.standard_normal(4)),)
 
 
+def cross_entropy_probs_case(shape=(5, 4), **options):
+    """Class-probability targets (rows summing to 1) of the logits' shape; both get gradients."""
+    def build(rng, reduction):
+        probs = rng.uniform(0.1, 1.0, shape)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        fn = lambda x, y: F.cross_entropy(x, y, reduction=reduction, **options)
+        return fn, (leaf(rng.standard_normal(shape) * 2), leaf(probs))
+    return build
+
+
 LOSS_CASES = {
     'mse': regression_case(F.mse_loss),
     'l1': regression_case(F.l1_loss, kinks=(0.0,)),
@@ -92,6 +102,10 @@ LOSS_CASES = {
     'cross_entropy_ignore': cross_entropy_case(ignore_index=-100),
     'cross_entropy_smoothing': cross_entropy_case(label_smoothing=0.2,
                                                   weight=np.array([0.5, 1.0, 2.0, 1.5])),
+    'cross_entropy_probs': cross_entropy_probs_case(),
+    'cross_entropy_probs_options': cross_entropy_probs_case(weight=np.array([0.5, 1.0, 2.0, 1.5]),
+                                                            label_smoothing=0.2),
+    'cross_entropy_probs_1d': cross_entropy_probs_case(shape=(4,), label_smoothing=0.1),
 }
 
 
@@ -278,6 +292,86 @@ def test_cross_entropy_bad_targets():
         F.cross_entropy(logits, np.array([0, 1, 2, 1]), label_smoothing=1.5)
 
 
+def test_cross_entropy_float_class_indices_error_says_why_and_how():
+    """A list of class indices passed through Value() is float32: refused, with the cause and
+    three fixes; each fix gives the loss."""
+    logits = leaf([[2.0, 0.5, -1.0], [0.1, 1.0, 0.3]])
+    expected = ("cross_entropy: target must hold integer class indices of shape (2,) or float class "
+                "probabilities of the input's shape (2, 3), got dtype float32 (target shape (2,)); a Python "
+                "list of numbers becomes the default float dtype in a Value, so pass class indices as "
+                "np.array([...]), tl.Value([...], dtype=np.int64) or the list itself")
+    with pytest.raises(TypeError) as error:
+        F.cross_entropy(logits, tl.Value([0, 1]))
+    assert str(error.value) == expected
+    assert logits.grad is None
+    losses = {F.cross_entropy(logits, fixed).item()
+              for fixed in (np.array([0, 1]), tl.Value([0, 1], dtype=np.int64), [0, 1])}
+    assert len(losses) == 1
+    with pytest.raises(TypeError, match=r"^cross_entropy: target must hold integer"):
+        nn.CrossEntropyLoss()(logits, tl.Value([0.0, 1.0]))
+    with pytest.raises(TypeError, match=r"cross_entropy: .*got dtype bool \(target shape \(2, 3\)\)$"):
+        F.cross_entropy(logits, np.ones((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match=r"cross_entropy: input of shape \(2, 3\) needs a target of shape "
+                                         r"\(2,\), got target of shape \(2, 3\)"):
+        F.cross_entropy(logits, np.ones((2, 3), dtype=np.int64))  # integer: indices, not probabilities
+
+
+def test_cross_entropy_probability_targets():
+    rng = np.random.default_rng(14)
+    x, probs = rng.standard_normal((4, 3)), rng.dirichlet(np.ones(3), size=4)
+    weight, smoothing = np.array([0.5, 2.0, 1.0]), 0.1
+    log_probs = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    logits, target = leaf(x), leaf(probs)
+    loss = F.cross_entropy(logits, target, weight, label_smoothing=smoothing)
+    smoothed = (1 - smoothing) * probs + smoothing / 3
+    assert loss.item() == pytest.approx(-(weight * smoothed * log_probs).sum() / 4, rel=1e-14)  # / N
+    loss.backward()
+    np.testing.assert_allclose(target.grad, -(1 - smoothing) * weight * log_probs / 4, rtol=1e-13)
+    row_weight = (weight * smoothed).sum(axis=1, keepdims=True)
+    expected_grad = (np.exp(log_probs) * row_weight - weight * smoothed) / 4
+    np.testing.assert_allclose(logits.grad, expected_grad, rtol=1e-13)
+    # one-hot probabilities are class indices, but the weighted mean divides by N, not sum w[t]
+    classes = np.array([0, 2, 1, 1])
+    onehot = np.eye(3)[classes]
+    np.testing.assert_allclose(F.cross_entropy(leaf(x), onehot, reduction='none').data,
+                               F.cross_entropy(leaf(x), classes, reduction='none').data, rtol=1e-15)
+    by_probs, by_index = F.cross_entropy(leaf(x), onehot, weight), F.cross_entropy(leaf(x), classes, weight)
+    assert by_probs.item() == pytest.approx(by_index.item() * weight[classes].sum() / 4, rel=1e-14)
+    from_list = F.cross_entropy(leaf(x), onehot.tolist())  # a nested list of floats: probabilities
+    assert from_list.item() == pytest.approx(F.cross_entropy(x, classes).item(), rel=1e-14)
+    assert F.cross_entropy(leaf(x[0]), probs[0], reduction='none').shape == ()
+    assert np.isnan(F.cross_entropy(leaf(np.zeros((0, 3))), np.zeros((0, 3))).item())
+
+
+def test_cross_entropy_probability_targets_dtypes_and_errors():
+    x32 = tl.Value(np.zeros((2, 3), dtype=np.float32), requires_grad=True)
+    loss = F.cross_entropy(x32, np.full((2, 3), 1 / 3))
+    loss.backward()
+    assert loss.dtype == np.float32 and x32.grad.dtype == np.float32
+    assert loss.item() == pytest.approx(math.log(3), rel=1e-6)
+    logits, probs = leaf(np.zeros((2, 3))), np.full((2, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"cross_entropy: ignore_index is not supported for class-"
+                                         r"probability targets .*\(2, 3\)\), got ignore_index=0"):
+        F.cross_entropy(logits, probs, ignore_index=0)
+    assert F.cross_entropy(logits, probs, ignore_index=-1).item() == pytest.approx(math.log(3))
+    with pytest.raises(ValueError, match=r"cross_entropy: target contains NaN"):
+        F.cross_entropy(logits, np.array([[0.5, np.nan, 0.5], [0.2, 0.3, 0.5]]))
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must have shape \(3,\)"):
+        F.cross_entropy(logits, probs, np.ones(2))
+    with pytest.raises(ValueError, match="cross_entropy: label_smoothing must be in"):
+        F.cross_entropy(logits, probs, label_smoothing=2)
+    hidden = logits * 1.0
+    target = leaf(probs) * 1.0
+    loss = F.cross_entropy(hidden, target)
+    with tl.no_grad():
+        target += 1  # the backward reads the target: refused
+    with pytest.raises(RuntimeError, match="input of 'cross_entropy'.*modified by an in-place operation"):
+        loss.backward()
+    module = nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], label_smoothing=0.1, reduction='sum')
+    expected = F.cross_entropy(logits, probs, np.array([1.0, 2.0, 3.0]), label_smoothing=0.1, reduction='sum')
+    assert module(logits, probs).item() == expected.item()
+
+
 def test_other_bad_arguments():
     with pytest.raises(ValueError, match=r"binary_cross_entropy.*\[0, 1\].*1\.5"):
         F.binary_cross_entropy(leaf([0.5, 1.5]), [0.0, 1.0])
@@ -413,6 +507,10 @@ def parity_options(rng):
         'cross_entropy_options': ('cross_entropy', x, np.array([3, -1, 2, 2, 1]),
                                   {'weight': weight4, 'ignore_index': -1, 'label_smoothing': 0.15}),
         'cross_entropy_1d': ('cross_entropy', x[0], np.array(3), {'label_smoothing': 0.1}),
+        'cross_entropy_probs': ('cross_entropy', x, y / y.sum(axis=1, keepdims=True), {}),
+        'cross_entropy_probs_options': ('cross_entropy', x, y,  # rows need not sum to 1, as in PyTorch
+                                        {'weight': weight4, 'label_smoothing': 0.15, 'ignore_index': -1}),
+        'cross_entropy_probs_1d': ('cross_entropy', x[1], y[1], {'label_smoothing': 0.1}),
     }
 
 

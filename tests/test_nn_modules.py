@@ -1,6 +1,7 @@
 """Modules and layers: registration, traversal, train/eval, freezing, state_dict loading,
-Linear/Sequential/MLP/Dropout, and (behind the ``torch`` fixture, a skip without PyTorch)
-parity with torch.nn for Linear, Sequential and state_dict interchange."""
+Linear/Sequential/MLP/Dropout, apply/to/named_modules/buffers, and (behind the ``torch``
+fixture, a skip without PyTorch) parity with torch.nn for Linear, Sequential, state_dict
+interchange, apply order, named_modules and buffers."""
 from __future__ import annotations
 
 import copy
@@ -79,8 +80,15 @@ def test_setattr_registration_and_removal():
     assert 'extra' in dict(net.named_parameters())
     net.extra = None  # a non-Parameter replaces the registration
     assert 'extra' not in dict(net.named_parameters()) and net.extra is None
-    net.first = tl.Value(np.ones(3))
-    assert 'first' not in dict(net.named_children()) and isinstance(net.first, tl.Value)
+    first, before = net.first, list(net.named_parameters())
+    with pytest.raises(TypeError, match=r"cannot assign Value as child module 'first' \(nn.Module or None"):
+        net.first = tl.Value(np.ones(3))  # as PyTorch: it would silently drop the child's weights
+    assert net.first is first and list(net.named_parameters()) == before
+    with pytest.raises(TypeError, match="parameter 'offset'"):
+        net.offset = np.zeros(3)
+    assert net.offset is before[0][1]
+    net.first = None  # None drops a child module
+    assert 'first' not in dict(net.named_children()) and net.first is None
     del net.second
     assert [name for name, _ in net.named_children()] == ['head']
     with pytest.raises(AttributeError, match="'Net' object has no attribute 'second'"):
@@ -448,3 +456,177 @@ def test_mlp_dtype_reaches_every_linear():
     model = nn.MLP([3, 4, 2], dtype=np.float64)
     assert {p.dtype for p in model.parameters()} == {np.dtype(np.float64)}
     assert model(tl.ones((5, 3), dtype=np.float64)).dtype == np.float64
+
+
+# ---- apply, to, named_modules, buffers --------------------------------------------------------
+def shared_tree(lib):
+    """A tree (our nn or torch.nn) where one Linear is reached from two parents."""
+    shared = lib.Linear(2, 2)
+    root = lib.Sequential(lib.Sequential(shared, lib.Tanh()), lib.ReLU(), lib.Sequential(shared))
+    return root, shared
+
+
+def test_apply_is_post_order_and_returns_self():
+    root, shared = shared_tree(nn)
+    seen = []
+    assert root.apply(lambda m: seen.append(m)) is root
+    assert [type(m).__name__ for m in seen] == [
+        'Linear', 'Tanh', 'Sequential', 'ReLU', 'Linear', 'Sequential', 'Sequential']
+    assert seen[0] is seen[4] is shared and seen[-1] is root  # as PyTorch: once per parent
+    with pytest.raises(TypeError, match="apply: fn must be callable, got int"):
+        root.apply(3)
+
+
+def test_apply_with_init_keeps_parameter_objects():
+    model = nn.MLP([3, 4, 2])
+    params = list(model.parameters())
+
+    def init(module):
+        if isinstance(module, nn.Linear):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    model.apply(init)
+    assert all(new is old for new, old in zip(model.parameters(), params))
+    assert all((layer.weight.data == 1).all() and not layer.bias.data.any() for layer in model.layers[::2])
+
+
+def test_to_casts_parameters_grads_and_float_buffers_in_place():
+    model = nn.MLP([3, 4, 2])
+    model.layers[0].register_buffer('scale', np.ones(4, dtype=np.float32))
+    model.layers[0].register_buffer('steps', np.zeros((), dtype=np.int64))
+    optimizer = tl.optim.SGD(model.parameters(), lr=0.1)
+    F.mse_loss(model(tl.randn(5, 3)), np.zeros((5, 2), dtype=np.float32)).backward()
+    params = list(model.parameters())
+    assert model.double() is model
+    assert all(new is old for new, old in zip(model.parameters(), params))
+    assert {p.dtype for p in params} == {p.grad.dtype for p in params} == {np.dtype(np.float64)}
+    assert model.layers[0].scale.dtype == np.float64 and model.layers[0].steps.dtype == np.int64
+    before = params[0].data.copy()
+    optimizer.step()  # the optimizer still holds the (cast) parameters
+    assert not np.array_equal(params[0].data, before) and params[0].dtype == np.float64
+    assert model(tl.randn(5, 3, dtype=np.float64)).dtype == np.float64
+    assert model.float() is model and {p.dtype for p in model.parameters()} == {np.dtype(np.float32)}
+    assert model.to(np.float64) is model and model.to('float32').layers[0].weight.dtype == np.float32
+
+
+@pytest.mark.parametrize('dtype', [np.int64, bool, 'cpu', None])
+def test_to_refuses_non_float_dtypes_and_changes_nothing(dtype):
+    model = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="Linear.to: .*(floating|float)"):
+        model.to(dtype)
+    assert model.weight.dtype == np.float32
+
+
+def test_named_modules_memo_prefix_and_duplicates():
+    root, shared = shared_tree(nn)
+    assert [n for n, _ in root.named_modules()] == ['', '0', '0.0', '0.1', '1', '2']
+    assert [n for n, _ in root.named_modules(prefix='net')] == [
+        'net', 'net.0', 'net.0.0', 'net.0.1', 'net.1', 'net.2']
+    assert [n for n, _ in root.named_modules(remove_duplicate=False)] == [
+        '', '0', '0.0', '0.1', '1', '2', '2.0']
+    memo = {shared}
+    assert [n for n, _ in root.named_modules(memo)] == ['', '0', '0.1', '1', '2']
+    assert len(memo) == 6 and root in memo  # the memo collects what was yielded
+
+
+def test_register_buffer_persistent_and_named_buffers():
+    module = nn.Linear(2, 2)
+    shared = np.zeros(2)
+    module.register_buffer('running_mean', shared)
+    module.register_buffer('cache', np.ones(3), persistent=False)
+    module.register_buffer('alias', shared)
+    module.register_buffer('empty', None)
+    assert list(module.state_dict()) == ['weight', 'bias', 'running_mean', 'alias']
+    assert [n for n, _ in module.named_buffers()] == ['running_mean', 'cache']  # alias: same array
+    assert [n for n, _ in module.named_buffers(remove_duplicate=False)] == ['running_mean', 'cache', 'alias']
+    assert [n for n, _ in nn.Sequential(module).named_buffers(prefix='m')] == [
+        'm.0.running_mean', 'm.0.cache']
+    module.cache = np.full(3, 2.0)  # assignment keeps the buffer non-persistent
+    assert 'cache' not in module.state_dict()
+    with pytest.raises(RuntimeError, match='Unexpected key.*"cache"'):
+        module.load_state_dict({**module.state_dict(), 'cache': np.zeros(3)})
+    module.register_buffer('cache', module.cache, persistent=True)
+    assert list(module.state_dict()) == ['weight', 'bias', 'running_mean', 'cache', 'alias']
+    module.register_buffer('cache', module.cache, persistent=False)
+    del module.cache
+    module.register_buffer('cache', np.ones(1))
+    assert 'cache' in module.state_dict()  # a fresh registration is persistent
+
+
+def test_register_checks_names_like_pytorch():
+    module = nn.Linear(2, 2)
+    for register, value, taken_names in (
+            (module.register_buffer, np.ones(2), ('weight', 'forward', 'in_features')),
+            (module.add_module, nn.ReLU(), ('bias', 'train', 'out_features')),
+            (module.register_parameter, nn.Parameter(np.ones(2)), ('zero_grad', 'training'))):
+        for taken in taken_names:
+            with pytest.raises(KeyError, match=f"Linear: attribute '{taken}' already exists"):
+                register(taken, value)
+    new_weight = nn.Parameter(np.ones((2, 2)))
+    module.register_parameter('weight', new_weight)  # its own registry: replaced, as PyTorch
+    assert module.weight is new_weight
+    with pytest.raises(TypeError, match="register_buffer: persistent must be a bool"):
+        module.register_buffer('b', np.ones(1), persistent='no')
+    with pytest.raises(TypeError, match="Linear: buffer name must be a str, got int 3"):
+        module.register_buffer(3, np.ones(1))
+    assert list(module.state_dict()) == ['weight', 'bias'] and list(module.buffers()) == []
+
+
+def test_load_state_dict_bumps_versions_so_a_stale_graph_refuses_backward():
+    model = nn.Linear(2, 2)
+    loss = model(tl.randn(3, 2)).sum()
+    weight = model.weight
+    model.load_state_dict(model.state_dict())
+    assert model.weight is weight and weight._version == 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
+@pytest.mark.torch
+def test_torch_apply_named_modules_and_to_parity(torch):
+    ours, our_shared = shared_tree(nn)
+    theirs, their_shared = shared_tree(torch.nn)
+    order = []
+    ours.apply(lambda m: order.append(type(m).__name__))
+    their_order = []
+    theirs.apply(lambda m: their_order.append(type(m).__name__))
+    assert order == their_order
+    for kwargs in ({}, {'prefix': 'p'}, {'remove_duplicate': False}):
+        assert [n for n, _ in ours.named_modules(**kwargs)] == [n for n, _ in theirs.named_modules(**kwargs)]
+    assert ([n for n, _ in ours.named_modules({our_shared})]
+            == [n for n, _ in theirs.named_modules({their_shared})])
+    dtypes = []
+    for lib, xp in ((nn, np), (torch.nn, torch)):
+        model = lib.Linear(2, 2)
+        model.register_buffer('steps', xp.zeros(1, dtype=xp.int64))
+        model.register_buffer('scale', xp.ones(2, dtype=xp.float32))
+        model.double()
+        dtypes.append([str(array.dtype).replace('torch.', '') for array in
+                       (model.weight, model.bias, model.steps, model.scale)])
+        with pytest.raises(TypeError):
+            model.to(xp.int64)
+    assert dtypes[0] == dtypes[1] == ['float64', 'float64', 'int64', 'float64']
+
+
+@pytest.mark.torch
+def test_torch_buffers_in_state_dict_parity(torch):
+    def build(lib, xp):
+        model = lib.Sequential(lib.Linear(3, 2))
+        model[0].register_buffer('running_mean', xp.zeros(2))
+        model[0].register_buffer('cache', xp.ones(2), persistent=False)
+        model[0].register_buffer('nothing', None)
+        return model
+
+    ours, theirs = build(nn, np), build(torch.nn, torch)
+    with torch.no_grad():
+        theirs[0].running_mean.fill_(3.0)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ['0.weight', '0.bias', '0.running_mean']
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(ours[0].running_mean, [3.0, 3.0])
+    np.testing.assert_array_equal(ours[0].weight.data, theirs[0].weight.detach().numpy())
+    extra = {**{k: v.numpy() for k, v in theirs.state_dict().items()}, '0.cache': np.zeros(2)}
+    assert ours.load_state_dict(extra, strict=False).unexpected_keys == ['0.cache']
+    assert theirs.load_state_dict({k: torch.tensor(v) for k, v in extra.items()},
+                                  strict=False).unexpected_keys == ['0.cache']

@@ -393,6 +393,80 @@ def test_load_state_dict_validates_first(mutate, match):
             np.testing.assert_array_equal(after['state'][k][name], value)
 
 
+def _trained(cls, **kwargs):
+    params = make_params()
+    opt = cls(params, **kwargs)
+    _train(opt, params, 2)
+    return opt
+
+
+def _snapshot(opt):
+    saved = opt.state_dict()
+    state = {k: {n: np.copy(v) for n, v in s.items()} for k, s in saved['state'].items()}
+    return saved['param_groups'], state
+
+
+@pytest.mark.parametrize('target_cls, source_cls, source_kwargs', [
+    (optim.Adam, optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    (optim.SGD, optim.Adam, dict(lr=0.05)),
+    (optim.Adam, optim.AdamW, dict(lr=0.05)),          # same options, another optimizer all the same
+    (optim.AdamW, optim.Adam, dict(lr=0.05, decoupled_weight_decay=True)),
+    (optim.RMSprop, optim.Adagrad, dict(lr=0.1)),
+    (optim.SGD, optim.LBFGS, dict(max_iter=3)),
+])
+def test_load_state_dict_refuses_another_optimizers_state(target_cls, source_cls, source_kwargs):
+    opt = _trained(target_cls)
+    before = _snapshot(opt)
+    saved = _trained(source_cls, **source_kwargs).state_dict()
+    assert saved['kind'] == source_cls.__name__
+    match = rf"^load_state_dict: the state dict comes from {source_cls.__name__}, not {target_cls.__name__}"
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(saved)
+    after = _snapshot(opt)
+    assert after[0] == before[0]
+    for k in before[1]:
+        for name, value in before[1][k].items():
+            np.testing.assert_array_equal(after[1][k][name], value)
+
+
+def test_a_state_dict_without_kind_is_checked_by_its_options():
+    """What state_dict() returned before the kind was recorded (or a dict converted from
+    PyTorch): it loads into the same optimizer; another optimizer's options are refused."""
+    sgd = _trained(optim.SGD, lr=0.1, momentum=0.9)
+    legacy = sgd.state_dict()
+    del legacy['kind']
+    same = optim.SGD(make_params(), lr=0.5, momentum=0.9)
+    same.load_state_dict(legacy)
+    assert same.param_groups[0]['lr'] == 0.1 and len(same.state) == 2
+    adam = optim.Adam(make_params())
+    with pytest.raises(ValueError, match=r"param_groups\[0\] lacks the Adam options \['amsgrad', 'betas', "
+                                         r"'decoupled_weight_decay', 'eps'\] and holds \['dampening', "
+                                         r"'momentum', 'nesterov'\]: it is another optimizer's state"):
+        adam.load_state_dict(legacy)
+    assert adam.param_groups[0]['lr'] == 1e-3 and not adam.state
+
+
+def test_the_kind_survives_a_file(tmp_path):
+    opt = _trained(optim.RMSprop, lr=0.01, momentum=0.5)
+    tl.save({'optimizer': opt.state_dict()}, tmp_path / 'ck.npz')
+    loaded = tl.load(tmp_path / 'ck.npz')['optimizer']
+    assert loaded['kind'] == 'RMSprop'
+    optim.RMSprop(make_params()).load_state_dict(loaded)
+    with pytest.raises(ValueError, match='comes from RMSprop, not Adagrad'):
+        optim.Adagrad(make_params()).load_state_dict(loaded)
+
+
+def test_step_counts_its_calls_for_the_schedulers():
+    params = make_params()
+    opt = optim.SGD(params, lr=0.1)
+    assert opt._step_calls == 0
+    opt.step()                                   # no grads: nothing moves, but it is a step() call
+    _train(opt, params, 2)
+    assert opt._step_calls == 3
+    lbfgs = _trained(optim.LBFGS, max_iter=3)
+    assert lbfgs._step_calls == 2
+
+
 def test_lbfgs_load_state_dict_validates_sizes():
     params = make_params()
     opt, _ = _lbfgs_config()

@@ -139,7 +139,7 @@ def test_file_is_a_plain_npz_with_readable_member_names(tmp_path):
         assert 'model/layers.0.weight' in archive.files
         assert 'optimizer/state/0/exp_avg' in archive.files
         structure = json.loads(archive['%structure'].tobytes().decode('utf-8'))
-    assert structure['format'] == 'tinygrad_ls' and structure['version'] == 1
+    assert structure['format'] == 'tinygrad_ls' and structure['version'] == 2
 
 
 def test_path_is_used_exactly_and_may_be_a_str(tmp_path):
@@ -224,6 +224,135 @@ def test_shared_references_are_fine(tmp_path):
     shared = np.ones(2)
     loaded = _round_trip({'a': shared, 'b': shared, 'c': [shared, shared]}, tmp_path)
     assert loaded['a'] is not loaded['b']
+
+
+# ---- depth: no recursion on the user's nesting ----------------------------------------------------
+
+def _deep_state(depth):
+    """``{'chain': ...}`` nested ``depth`` containers deep, cycling dict -> list -> tuple, with
+    an array every 100 levels and one at the bottom."""
+    state = {}
+    bottom = {'end': np.arange(3.0), 'depth': depth}
+    for level in reversed(range(depth)):
+        kind = level % 3
+        if kind == 0:
+            bottom = {'next': bottom, 'level': level, 'w': np.full(2, level) if level % 100 == 0 else None}
+        elif kind == 1:
+            bottom = [level, bottom]
+        else:
+            bottom = (bottom, str(level))
+    state['chain'] = bottom
+    return state
+
+
+def _walk(node):
+    """The containers along the chain, iteratively: (type, plain items, arrays) per level."""
+    rows = []
+    while True:
+        if isinstance(node, dict) and 'end' in node:
+            rows.append(('end', node['depth'], node['end'].tolist()))
+            return rows
+        if isinstance(node, dict):
+            w = node['w']
+            rows.append(('dict', list(node), node['level'], None if w is None else (w.dtype.str, w.tolist())))
+            node = node['next']
+        elif isinstance(node, list):
+            rows.append(('list', node[0]))
+            node = node[1]
+        else:
+            rows.append(('tuple', node[1]))
+            node = node[0]
+
+
+def _json_depth(document):
+    depth, stack = 0, [(document, 1)]
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return depth
+
+
+@pytest.mark.parametrize('depth', [500, 5000])
+def test_deeply_nested_state_round_trips_without_recursion(depth, tmp_path):
+    state = _deep_state(depth)
+    path = tmp_path / 'deep.npz'
+    save(state, path)
+    loaded = load(path)
+    assert _walk(loaded['chain']) == _walk(state['chain'])
+    with np.load(path) as archive:
+        document = json.loads(archive['%structure'].tobytes())
+        assert len(archive.files) == depth // 300 + 2 + 1  # every 100th level is a dict level
+    assert document['version'] == 2 and len(document['nodes']) == depth + 2
+    assert _json_depth(document) <= 7                      # flat, however deep the state
+
+
+def test_a_deep_array_gets_a_short_member_name(tmp_path):
+    state = _deep_state(1000)
+    path = tmp_path / 'deep.npz'
+    save(state, path)
+    with np.load(path) as archive:
+        assert '%deep/' in ' '.join(archive.files) and max(map(len, archive.files)) <= 1024 + 4
+    assert _walk(load(path)['chain']) == _walk(state['chain'])
+
+
+def test_errors_deep_in_a_state_name_the_place_briefly(tmp_path):
+    state = _deep_state(5000)
+    bottom = state['chain']
+    for row in _walk(state['chain'])[:-1]:
+        bottom = bottom['next'] if row[0] == 'dict' else bottom[1] if row[0] == 'list' else bottom[0]
+    bottom['end'] = object()
+    with pytest.raises(TypeError, match=r"^save: state\['chain'\]\['next'\]\[1\]\[0\]\.\.\..*\['end'\] "
+                                        r"\(at depth 5002\) is a object"):
+        save(state, tmp_path / 'x.npz')
+    bottom['end'] = state                                  # a cycle 5000 levels down
+    with pytest.raises(TypeError, match=r'\(at depth 5002\) contains itself'):
+        save(state, tmp_path / 'x.npz')
+    assert not os.listdir(tmp_path)
+
+
+def _write_structure(path, document, arrays=None):
+    members = dict(arrays or {})
+    members['%structure'] = np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
+    np.savez(path, **members)
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Containers written inside their parents, as tl.save wrote them before version 2."""
+    path = tmp_path / 'v1.npz'
+    model = {'t': 'dict', 'items': [['w', {'t': 'array', 'name': 'model/w'}]]}
+    root = {'t': 'dict', 'items': [['model', model], ['betas', {'t': 'tuple', 'items': [0.9, 0.999]}],
+                                   [0, {'t': 'list', 'items': []}]]}
+    _write_structure(path, {'format': 'tinygrad_ls', 'version': 1, 'root': root}, {'model/w': np.ones(2)})
+    loaded = load(path)
+    assert list(loaded) == ['model', 'betas', 0] and loaded['betas'] == (0.9, 0.999) and loaded[0] == []
+    np.testing.assert_array_equal(loaded['model']['w'], np.ones(2))
+
+
+def test_a_crafted_structure_nested_too_deeply_is_a_value_error(tmp_path):
+    """A version-1 structure (containers inline) 100 000 lists deep: the JSON reader gives up,
+    and load says so with a ValueError, not a RecursionError."""
+    path = tmp_path / 'crafted.npz'
+    text = '{"t": "list", "items": [' * 100_000 + ']}' * 100_000
+    document = ('{"format": "tinygrad_ls", "version": 1, "root": {"t": "dict", "items": [["x", '
+                + text + ']]}}')
+    np.savez(path, **{'%structure': np.frombuffer(document.encode(), dtype=np.uint8)})
+    assert 'nested too deeply' in _load_error(path)
+
+
+@pytest.mark.parametrize('nodes, root, match', [
+    ([{'t': 'dict', 'items': []}], {'t': 'node', 'i': 3}, "names a node 3 that it does not hold"),
+    ([{'t': 'dict', 'items': [['a', {'t': 'node', 'i': 0}]]}], {'t': 'node', 'i': 0}, 'uses node 0 twice'),
+    ([{'t': 'dict', 'items': []}, {'t': 'list', 'items': []}], {'t': 'node', 'i': 0}, '1 nodes the state'),
+    ([{'t': 'array', 'name': 'x'}], {'t': 'node', 'i': 0}, 'unknown node'),
+    ({'t': 'dict'}, {'t': 'node', 'i': 0}, 'node table is not a list'),
+    ([{'t': 'dict', 'items': []}], {'t': 'node', 'i': True}, 'names a node True'),
+])
+def test_a_broken_node_table_is_refused(nodes, root, match, tmp_path):
+    path = tmp_path / 'broken.npz'
+    _write_structure(path, {'format': 'tinygrad_ls', 'version': 2, 'nodes': nodes, 'root': root})
+    assert match in _load_error(path)
 
 
 # ---- refusals when loading ----------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """tl.train.fit: the loop's order of calls, History, validation and metrics, the scheduler,
 early stopping, the progress bar; and real training checked against tl.least_squares."""
+import math
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -238,6 +241,31 @@ def test_real_step_lr_scheduler_changes_the_learning_rate():
     assert optimizer.param_groups[0]['lr'] == pytest.approx(0.1 * 0.5 ** 2)
 
 
+def _plateau_fit(train_losses, val_losses=None):
+    """A scripted run with a real SGD under ReduceLROnPlateau(patience=0, factor=0.5)."""
+    x, y = _regression_data(4)
+    loader = _loader(x, y, 4)
+    model = ScaleModel()
+    optimizer = optim.SGD(model.parameters(), lr=0.0)
+    optimizer.param_groups[0]['lr'] = 0.8          # (the scripted losses do not depend on it)
+    scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    return train.fit(model, ScriptedLoss(train_losses, val_losses or []), optimizer, loader,
+                     epochs=len(train_losses), val_loader=loader if val_losses else None, scheduler=scheduler,
+                     progress=False), scheduler
+
+
+def test_reduce_lr_on_plateau_is_stepped_on_the_validation_loss():
+    history, scheduler = _plateau_fit([5.0, 4.0, 3.0, 2.0, 1.0], val_losses=[1.0, 2.0, 0.5, 0.7, 0.6])
+    assert history.history['lr'] == [0.8, 0.8, 0.4, 0.4, 0.2]   # lowered after epochs 1 and 3
+    assert scheduler.best == 0.5 and scheduler.last_epoch == 5
+
+
+def test_reduce_lr_on_plateau_without_validation_uses_the_training_loss():
+    history, scheduler = _plateau_fit([1.0, 2.0, 0.5, 0.7, 0.6])
+    assert history.history['lr'] == [0.8, 0.8, 0.4, 0.4, 0.2]
+    assert scheduler.best == 0.5
+
+
 # ---- early stopping -----------------------------------------------------------------------------
 
 def test_target_loss_stops_at_the_first_epoch_reaching_it():
@@ -339,6 +367,124 @@ def test_empty_loader_and_bad_batches_and_losses_raise():
         train.fit(model, lambda out, t: (out - t) * (out - t), opt, _loader(x, y, 4), progress=False)
     with pytest.raises(ValueError, match='validation loader yielded no batches'):
         train.fit(model, mse, opt, _loader(x, y, 4), val_loader=[], progress=False)
+
+
+# ---- a batch that is not finite: one RuntimeError, before anything is updated ---------------------
+
+class SnapshotSGD(optim.SGD):
+    """SGD that keeps a copy of the model's state and of its own after every step."""
+
+    def __init__(self, model, **options):
+        super().__init__(model.parameters(), **options)
+        self.model, self.snapshots = model, []
+
+    def step(self, closure=None):
+        super().step(closure)
+        self.snapshots.append(({k: v.copy() for k, v in self.model.state_dict().items()}, self.state_dict()))
+
+
+def _stops_before_the_bad_batch(model, optimizer, loader, epochs, match):
+    """fit raises one RuntimeError matching ``match``; the parameters and the optimizer state
+    are those of the last good step, finite, and no backward ran for the bad batch."""
+    with pytest.raises(RuntimeError, match=match) as caught:
+        train.fit(model, nn.functional.mse_loss, optimizer, loader, epochs=epochs, progress=False)
+    weights, state = optimizer.snapshots[-1]
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, weights[name])
+        assert np.isfinite(value).all(), name
+    assert optimizer.state_dict()['state'].keys() == state['state'].keys()
+    for index, entry in state['state'].items():
+        np.testing.assert_array_equal(optimizer.state_dict()['state'][index]['momentum_buffer'],
+                                      entry['momentum_buffer'])
+    assert all(p.grad is None for p in model.parameters())  # zeroed, and no backward since
+    return caught.value
+
+
+@pytest.mark.parametrize('where', ['inputs', 'targets'])
+def test_nan_in_a_batch_stops_fit_naming_epoch_and_batch(where):
+    X, y = _linear_problem()
+    X, y = X.astype(np.float32), y.astype(np.float32)[:, None]
+    (X if where == 'inputs' else y)[2 * 20 + 5, 0] = np.nan   # in batch 2 (rows 40-59)
+    tl.manual_seed(0)
+    model = nn.Linear(3, 1)
+    optimizer = SnapshotSGD(model, lr=0.01, momentum=0.9)
+    loader = data.DataLoader(data.TensorDataset(X, y), batch_size=20)
+    error = _stops_before_the_bad_batch(model, optimizer, loader, 1,
+                                        r"^fit: the training loss of batch 2 cannot be computed .*epoch 0")
+    what = r'inputs\[0\]' if where == 'inputs' else 'the targets'
+    assert re.search(rf"1 NaN or infinite value in {what}", str(error))
+    assert isinstance(error.__cause__, ValueError) and 'NaN' in str(error.__cause__)
+    assert len(optimizer.snapshots) == 2
+
+
+def test_nan_found_in_a_later_epoch_names_that_epoch():
+    X, y = _regression_data(12)
+    calls = []
+
+    def loss_fn(output, target):             # finite for 2 epochs of 3 batches, then NaN
+        calls.append(1)
+        return mse(output, target) * (math.nan if len(calls) == 8 else 1.0)
+
+    model = ScaleModel()
+    optimizer = RecordingSGD(model.parameters(), 0.01)
+    match = (r"batch 1 is nan; stopped in epoch 2 .*Cause: the batch, the model's output "
+             r"\(up to .* in size\) and the parameters are finite, so loss_fn made it")
+    with pytest.raises(RuntimeError, match=match):
+        train.fit(model, loss_fn, optimizer, _loader(x=X, y=y, batch_size=4), epochs=5, progress=False)
+
+
+@pytest.mark.parametrize('make, lr, match', [
+    (lambda: nn.MLP([3, 16, 1]), 1e8, r"(cannot be computed|is (inf|nan)); stopped in epoch 0 .*NaN or "
+                                      r"infinite values? in the model's output"),
+    (lambda: nn.Linear(3, 1), 1e3, r"is inf; stopped in epoch 0"),
+])
+def test_a_diverging_model_stops_before_its_parameters_overflow(make, lr, match):
+    X, y = _linear_problem()
+    tl.manual_seed(0)
+    model = make()
+    optimizer = SnapshotSGD(model, lr=lr, momentum=0.5)
+    loader = data.DataLoader(data.TensorDataset(X.astype(np.float32), y.astype(np.float32)[:, None]),
+                             batch_size=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)   # NumPy's overflow warnings on the way there
+        error = _stops_before_the_bad_batch(model, optimizer, loader, 3, match)
+    assert f"batch {len(optimizer.snapshots)} " in str(error)
+
+
+def test_a_step_that_overflows_the_parameters_is_named_at_the_next_batch():
+    X, y = _linear_problem()
+    tl.manual_seed(0)
+    model = nn.Linear(3, 1)
+    loader = data.DataLoader(data.TensorDataset(X.astype(np.float32), y.astype(np.float32)[:, None]),
+                             batch_size=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        with pytest.raises(RuntimeError, match=r"batch 1 .*the parameters \['weight'.*\] are already not "
+                                               r"finite: an earlier step overflowed \(lower the learning "
+                                               r"rate\)"):
+            train.fit(model, nn.functional.mse_loss, optim.SGD(model.parameters(), lr=1e38), loader,
+                      progress=False)
+
+
+def test_a_loss_error_unrelated_to_non_finite_values_is_not_hidden():
+    x, y = _regression_data(4)
+    model = ScaleModel()
+    with pytest.raises(ValueError, match='mse_loss'):
+        train.fit(model, nn.functional.mse_loss, RecordingSGD(model.parameters(), 0.1),
+                  [(tl.Value(x), tl.Value(y[:3]))], progress=False)
+
+
+# ---- data from Python lists -----------------------------------------------------------------------
+
+def test_a_dataset_of_python_list_labels_trains_with_cross_entropy():
+    X, labels = _blobs(60, seed=3)
+    dataset = data.TensorDataset(X, labels.tolist())
+    assert dataset.arrays[1].dtype == np.int64
+    tl.manual_seed(0)
+    model = nn.Linear(2, 2)
+    history = train.fit(model, nn.functional.cross_entropy, optim.Adam(model.parameters(), lr=0.05),
+                        data.DataLoader(dataset, batch_size=20), epochs=20, progress=False)
+    assert history.history['loss'][-1] < history.history['loss'][0]
 
 
 # ---- progress bar -------------------------------------------------------------------------------

@@ -15,16 +15,38 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import as_array
+from .dtypes import get_default_dtype
 from .random import generator
-from .value import Value
+from .value import Value, data_of, to_numpy
+
+
+def _as_tensor_array(data: Any) -> np.ndarray:
+    """``data`` as an ndarray, as ``torch.tensor`` makes one: a Value's data and ndarrays (and
+    NumPy scalars) keep their dtype, without a copy; Python numbers and nested lists become
+    int64 (all ints), bool (all bools) or the default float dtype (any float). TypeError for
+    what is not numeric, ValueError for ragged lists."""
+    raw = data_of(data)
+    try:
+        array = to_numpy(raw)
+    except ValueError:
+        raise ValueError(f"cannot make an array from this {type(raw).__name__}: its nested lists have "
+                         "different lengths") from None
+    if not hasattr(raw, 'dtype'):  # Python data: NumPy's int and float sizes are not torch's
+        if array.dtype.kind in 'iu':
+            array = array.astype(np.int64)
+        elif array.dtype.kind == 'f':
+            array = array.astype(get_default_dtype())
+    if array.dtype.kind not in 'biuf':
+        raise TypeError(f"data must be numeric or bool, got dtype {array.dtype} from {type(raw).__name__}")
+    return array
 
 
 class TensorDataset:
     """Samples are the rows (first index) of one or more arrays of equal length.
 
     ``TensorDataset(*arrays)``: ndarrays, Values (their data is taken, not copied) or nested
-    lists (which become arrays as ``Value`` makes them). ``ds[i]`` is a tuple with row ``i`` of
+    lists, converted as ``torch.tensor`` converts them (``_as_tensor_array``: ints become
+    int64, floats the default float dtype, bools bool). ``ds[i]`` is a tuple with row ``i`` of
     every array; ``i`` may also be a slice or an integer array, which picks many rows at once
     (that is how ``DataLoader`` makes a batch). ``len(ds)`` is the common first dimension N.
     """
@@ -35,7 +57,7 @@ class TensorDataset:
         converted = []
         for i, array in enumerate(arrays):
             try:
-                converted.append(array.data if isinstance(array, Value) else as_array(array))
+                converted.append(_as_tensor_array(array))
             except (TypeError, ValueError) as error:
                 raise type(error)(f"TensorDataset: array {i}: {error}") from None
         self.arrays: tuple[np.ndarray, ...] = tuple(converted)
@@ -133,16 +155,10 @@ def _collate(samples: list) -> tuple[np.ndarray, ...]:
 
 def _stack_field(items: list, field: int) -> np.ndarray:
     """One field over the batch as an array of shape ``(batch, *sample_shape)``."""
-    arrays = []
-    for item in items:
-        if isinstance(item, Value):
-            item = item.data
-        if isinstance(item, (np.ndarray, np.generic, bool)):
-            arrays.append(np.asarray(item))
-        elif isinstance(item, int):
-            arrays.append(np.asarray(item, dtype=np.int64))
-        else:
-            arrays.append(as_array(item))
+    try:
+        arrays = [_as_tensor_array(item) for item in items]
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"DataLoader: field {field}: {error}") from None
     try:
         return np.stack(arrays)
     except ValueError:

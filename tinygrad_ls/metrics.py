@@ -6,47 +6,64 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_number
+from .ops.elementwise import stable_sigmoid
 from .value import to_numpy
 
 
-def accuracy(logits_or_probs, targets, threshold: float = 0.0) -> float:
-    """The fraction of samples whose predicted class equals the target, in [0, 1].
+def _binary_predictions(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """``scores > threshold`` for probabilities (every score in [0, 1]), ``sigmoid(scores) >
+    threshold`` for logits (any score outside), as torchmetrics decides."""
+    if scores.dtype.kind == 'f' and not ((scores >= 0) & (scores <= 1)).all():
+        scores = stable_sigmoid(scores)
+    return scores > threshold
 
-    - Multi-class, outputs of shape ``(N, C)`` with ``C > 1`` (logits or probabilities):
-      the prediction is the argmax over the last axis. ``targets``: ``(N,)`` class indices,
-      or one-hot / probability rows of shape ``(N, C)`` (their argmax is the class).
-    - Binary, outputs of shape ``(N,)`` or ``(N, 1)``: the prediction is
-      ``output > threshold``. The default ``threshold=0.0`` is for **logits**
-      (``sigmoid(z) > 0.5``); pass ``threshold=0.5`` for probabilities. ``targets``:
-      ``(N,)`` or ``(N, 1)`` labels in {0, 1} (bool, int or float; a label counts as positive
-      when it is > 0.5).
 
-    Raises ValueError for an empty batch or shapes that do not match.
+def accuracy(outputs, targets, threshold: float = 0.5) -> float:
+    """The fraction of predictions equal to their target, a float in [0, 1].
+
+    - Classes, outputs ``(..., C)`` with ``C > 1`` and at least two axes (logits or
+      probabilities): the prediction is the argmax over the last axis. ``targets``: class
+      indices of shape ``(...)``, or one-hot / probability rows of shape ``(..., C)`` (their
+      argmax is the class). ``(N, C)`` classifies N samples, ``(N, T, C)`` tags N sequences
+      of T tokens (each token counts once).
+    - One score per sample, outputs ``(...)`` or ``(..., 1)`` (a 1-d ``(N,)`` is always this
+      case): if every score lies in [0, 1] they are probabilities, otherwise logits, which go
+      through a sigmoid first; the prediction is ``probability > threshold`` (torchmetrics'
+      rule). ``targets``: labels in {0, 1} (bool, int or float; positive when > 0.5) of the
+      outputs' shape, with or without the trailing 1.
+
+    Raises TypeError for non-numeric data or threshold, ValueError for an empty batch, a
+    threshold outside [0, 1] or shapes that do not match.
     """
-    outputs, labels = to_numpy(logits_or_probs), to_numpy(targets)
-    for name, array in (('outputs', outputs), ('targets', labels)):
+    scores, labels = to_numpy(outputs), to_numpy(targets)
+    for name, array in (('outputs', scores), ('targets', labels)):
         if array.dtype.kind not in 'biuf':
             raise TypeError(f"accuracy: {name} must be numeric, got dtype {array.dtype} "
                             f"(shape {array.shape})")
-    if outputs.ndim == 0 or outputs.shape[0] == 0:
-        raise ValueError(f"accuracy: needs a non-empty batch of outputs, got shape {outputs.shape}")
-    multiclass = outputs.ndim == 2 and outputs.shape[1] > 1
-    if multiclass:
-        if labels.shape == outputs.shape:
+    if not 0.0 <= check_number('accuracy', 'threshold', threshold) <= 1.0:
+        raise ValueError(f"accuracy: threshold must be in [0, 1] (it applies to probabilities), "
+                         f"got {threshold}")
+    if scores.ndim == 0 or scores.size == 0:
+        raise ValueError(f"accuracy: needs a non-empty batch of outputs, got shape {scores.shape}")
+    if scores.ndim >= 2 and scores.shape[-1] > 1:
+        if labels.shape == scores.shape:
             labels = labels.argmax(axis=-1)
-        if labels.shape != outputs.shape[:1]:
-            raise ValueError(f"accuracy: outputs of shape {outputs.shape} need targets of shape "
-                             f"{outputs.shape[:1]} (class indices) or {outputs.shape} (one-hot), "
+        if labels.shape != scores.shape[:-1]:
+            raise ValueError(f"accuracy: outputs of shape {scores.shape} need targets of shape "
+                             f"{scores.shape[:-1]} (class indices) or {scores.shape} (one-hot), "
                              f"got {labels.shape}")
-        correct = outputs.argmax(axis=-1) == labels
-    elif outputs.ndim in (1, 2):
-        n = outputs.shape[0]
-        if labels.shape not in ((n,), (n, 1)):
-            raise ValueError(f"accuracy: binary outputs of shape {outputs.shape} need targets of shape "
-                             f"({n},) or ({n}, 1), got {labels.shape}")
-        correct = (outputs.reshape(n) > threshold) == (labels.reshape(n) > 0.5)
+        correct = scores.argmax(axis=-1) == labels
     else:
-        raise ValueError(f"accuracy: outputs must have shape (N,), (N, 1) or (N, C), got {outputs.shape}")
+        shape = scores.shape
+        if scores.ndim >= 2:
+            scores = scores[..., 0]
+        if labels.shape == scores.shape + (1,):
+            labels = labels[..., 0]
+        if labels.shape != scores.shape:
+            raise ValueError(f"accuracy: outputs of shape {shape} (one score per sample) need targets of "
+                             f"shape {scores.shape} or {scores.shape + (1,)}, got {labels.shape}")
+        correct = _binary_predictions(scores, threshold) == (labels > 0.5)
     return float(np.mean(correct))
 
 

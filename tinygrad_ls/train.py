@@ -15,7 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .mode import no_grad
-from .value import Value, to_numpy
+from .optim.plateau import ReduceLROnPlateau
+from .value import Value, data_of, to_numpy
 
 
 class History:
@@ -77,19 +78,78 @@ def _learning_rate(optimizer) -> float:
     return float(groups[0]['lr']) if groups else math.nan
 
 
-def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable) -> float:
-    """One pass of training; the mean loss per sample (each batch's loss weighted by its size)."""
+def _float_array(item: Any) -> np.ndarray | None:
+    """A batch item's or an output's data as a float array; None for anything else."""
+    try:
+        array = np.asarray(data_of(item))
+    except (TypeError, ValueError):  # an output that is not array-like (a dict, a ragged tuple)
+        return None
+    return array if array.dtype.kind in 'fc' else None
+
+
+def _non_finite_count(item: Any) -> int:
+    """How many values of a batch item or output are NaN or infinite (0 for non-float data)."""
+    array = _float_array(item)
+    return 0 if array is None else int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _non_finite_sources(model, inputs: tuple, targets: Any, output: Any) -> list[str]:
+    """What in a batch whose loss is not finite is itself not finite: the inputs, the targets,
+    the model's output, the parameters. Runs only once training has to stop."""
+    found = []
+    parts = [(f"inputs[{i}]", x) for i, x in enumerate(inputs)] + [('the targets', targets),
+                                                                     ("the model's output", output)]
+    for name, item in parts:
+        count = _non_finite_count(item)
+        if count:
+            found.append(f"{count} NaN or infinite value{'s' if count > 1 else ''} in {name}")
+    named = model.named_parameters() if hasattr(model, 'named_parameters') else ()
+    broken = [name for name, p in named if _non_finite_count(p)]
+    if broken:
+        found.append(f"the parameters {broken} are already not finite: an earlier step overflowed "
+                     "(lower the learning rate)")
+    return found
+
+
+def _stop(epoch: int, index: int, what: str, found: list[str], output: Any) -> RuntimeError:
+    """The error that stops fit at a batch whose loss is not finite or cannot be computed."""
+    cause = '; '.join(found)
+    if not found:
+        array = _float_array(output)
+        size = f" (up to {np.abs(array).max():.3g} in size)" if array is not None and array.size else ''
+        cause = (f"the batch, the model's output{size} and the parameters are finite, so loss_fn made it "
+                 "(an overflow, or a log of 0)")
+    return RuntimeError(f"fit: the training loss of batch {index} {what}; stopped in epoch {epoch} (both "
+                        "counted from 0) before backward() and step(), so the parameters and the optimizer "
+                        f"state are those of the previous step. Cause: {cause} (tl.detect_anomaly() names "
+                        "the op that makes a NaN)")
+
+
+def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int) -> float:
+    """One pass of training; the mean loss per sample (each batch's loss weighted by its size).
+
+    A batch whose loss is not finite, or whose loss cannot be computed because something is
+    not finite (a loss that refuses NaN), stops training with a RuntimeError before its
+    backward() and step(). Only the scalar loss is checked on every batch; the batch, the
+    output and the parameters are looked at only then, to name the cause."""
     model.train()
     total, count = 0.0, 0
     for index, batch in enumerate(loader):
         inputs, targets = _split_batch(batch)
         optimizer.zero_grad()
-        loss = loss_fn(model(*inputs), targets)
+        output = model(*inputs)
+        try:
+            loss = loss_fn(output, targets)
+        except (ValueError, ArithmeticError) as error:
+            found = _non_finite_sources(model, inputs, targets, output)
+            if not found:
+                raise
+            what = f"cannot be computed (loss_fn raised {type(error).__name__})"
+            raise _stop(epoch, index, what, found, output) from error
         value = _loss_value(loss)  # checks for a single number before backward needs one
         if not math.isfinite(value):  # a step on it would make every parameter nan, silently
-            raise RuntimeError(f"fit: the training loss of batch {index} is {value}; stopped before "
-                               "backward() and step(), so the parameters and the optimizer state are "
-                               "those of the previous step (tl.detect_anomaly() names the op that made it)")
+            found = _non_finite_sources(model, inputs, targets, output)
+            raise _stop(epoch, index, f"is {value}", found, output)
         loss.backward()
         optimizer.step()
         n = _batch_size(inputs)
@@ -145,15 +205,19 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     is computed once on the outputs and targets of the whole validation set, concatenated
     along the first axis and passed as Values; it is recorded as ``'val_<name>'``.
 
-    Then ``scheduler.step()`` (once per epoch), and the stopping rules:
+    Then ``scheduler.step()`` once per epoch (a ``ReduceLROnPlateau`` gets
+    ``step(val_loss)``, or ``step(loss)`` without a validation loader), and the stopping rules:
 
     - ``target_loss``: stop once the epoch's training loss is ``<= target_loss``;
     - ``patience`` (needs ``val_loader``): stop once ``val_loss`` has gone ``patience``
       epochs without improving on the best so far by more than ``min_delta``.
 
-    A training loss that is not finite (nan or inf) stops training with a RuntimeError
-    before that batch's ``backward()`` and ``step()``, leaving the parameters and the
-    optimizer state as the previous step left them.
+    A training loss that is not finite (nan or inf), or a loss that ``loss_fn`` refuses to
+    compute because its input is not finite (NaN in the batch, a model output that
+    overflowed), stops training with one RuntimeError naming the epoch and the batch index
+    (both from 0) and what is not finite, before that batch's ``backward()`` and ``step()``:
+    the parameters and the optimizer state are as the previous step left them. (Buffers a
+    forward pass updates, such as BatchNorm's running statistics, are not restored.)
 
     ``progress``: a tqdm bar over epochs with the latest loss and validation values.
     The model is left in the train/eval mode it had before the call.
@@ -185,14 +249,16 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     was_training = getattr(model, 'training', True)
     bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not progress, leave=True)
     try:
-        for _ in bar:
-            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader),
+        for epoch in bar:
+            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader, epoch),
                     'lr': _learning_rate(optimizer)}
             if val_loader is not None:
                 logs.update(_evaluate(model, loss_fn, val_loader, metrics))
             history._record(logs)
             bar.set_postfix(logs, refresh=False)
-            if scheduler is not None:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(logs['val_loss'] if val_loader is not None else logs['loss'])
+            elif scheduler is not None:
                 scheduler.step()
             if target_loss is not None and logs['loss'] <= target_loss:
                 history.stop_reason = 'target_loss'

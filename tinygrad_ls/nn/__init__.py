@@ -5,9 +5,11 @@
     model = nn.MLP([2, 16, 1])
     loss = F.mse_loss(model(x), y) + 1e-4 * nn.utils.l2_penalty(model.parameters())
 """
-from . import functional, utils
-from .layers import MLP, Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
+from . import functional, init, utils
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .containers import ModuleDict, ModuleList
+from .layers import MLP, Dropout, Flatten, Identity, Linear, Sequential
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
 
@@ -15,4 +17,6 @@ __all__ = [
     'Parameter', 'Module', 'Linear', 'Sequential', 'MLP', 'ReLU', 'Tanh', 'Sigmoid', 'Identity',
     'Dropout', 'MSELoss', 'L1Loss', 'HuberLoss', 'BCELoss', 'BCEWithLogitsLoss', 'CrossEntropyLoss',
     'functional', 'utils',
+    'ModuleList', 'ModuleDict', 'Flatten', 'init',
+    'LeakyReLU', 'GELU', 'SiLU', 'ELU', 'Softplus', 'Softmax', 'LogSoftmax', 'NLLLoss',
 ]

@@ -1,7 +1,9 @@
-"""Stateless neural-network functions: activations, dropout, linear and the losses.
+"""Stateless neural-network functions: activations, dropout, linear, one_hot and the losses.
 
     from tinygrad_ls.nn import functional as F
     loss = F.cross_entropy(model(x), y)             # logits (N, C), class indices (N,)
+
+The activations live in ``functional_activations.py`` and are re-exported here.
 
 Names, argument names and defaults are PyTorch's (``torch.nn.functional``); the deprecated
 ``size_average``/``reduce`` arguments are left out, so options after ``weight`` are
@@ -24,39 +26,33 @@ from ..ops import losses as ops
 from ..ops.linear import FusedLinear
 from ..random import generator
 from ..value import Value, to_numpy
+from .functional_activations import (
+    _as_value,
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
 
 __all__ = [
     'relu', 'sigmoid', 'tanh', 'softmax', 'log_softmax', 'dropout', 'linear',
+    'leaky_relu', 'gelu', 'silu', 'elu', 'softplus', 'one_hot',
     'mse_loss', 'l1_loss', 'huber_loss', 'binary_cross_entropy',
-    'binary_cross_entropy_with_logits', 'cross_entropy',
+    'binary_cross_entropy_with_logits', 'cross_entropy', 'nll_loss',
 ]
 
-
-# ---- activations and layers ---------------------------------------------------------------
-def relu(input) -> Value:
-    """``max(x, 0)``."""
-    return _as_value(input).relu()
+# a float target of class indices is usually a Python list that went through Value()
+_INDEX_HINT = ("; a Python list of numbers becomes the default float dtype in a Value, so pass class indices "
+               "as np.array([...]), tl.Value([...], dtype=np.int64) or the list itself")
 
 
-def sigmoid(input) -> Value:
-    """``1 / (1 + exp(-x))``, stable for any ``x``."""
-    return _as_value(input).sigmoid()
-
-
-def tanh(input) -> Value:
-    return _as_value(input).tanh()
-
-
-def softmax(input, dim: int = -1) -> Value:
-    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the max (stable)."""
-    return _as_value(input).softmax(axis=dim)
-
-
-def log_softmax(input, dim: int = -1) -> Value:
-    """``x - logsumexp(x)`` along ``dim``, shifted by the max (stable)."""
-    return _as_value(input).log_softmax(axis=dim)
-
-
+# ---- layers -------------------------------------------------------------------------------
 def dropout(input, p: float = 0.5, training: bool = True) -> Value:
     """Inverted dropout: each element is zeroed with probability ``p`` and the rest are scaled
     by ``1 / (1 - p)``, so the expected value is unchanged. The identity when
@@ -79,6 +75,33 @@ def linear(input, weight, bias=None) -> Value:
     if bias is None:
         return FusedLinear.apply(input, weight)
     return FusedLinear.apply(input, weight, bias)
+
+
+def one_hot(indices, num_classes: int = -1) -> Value:
+    """Integer class indices (any shape ``S``) -> an int64 Value of shape ``S + (num_classes,)``
+    with a 1 at each index (no gradient). ``num_classes=-1`` takes ``max(indices) + 1``."""
+    name = 'one_hot'
+    array = to_numpy(indices)
+    if array.dtype.kind not in 'iu':
+        raise TypeError(f"{name}: indices must be integers, got dtype {array.dtype} (shape {array.shape})"
+                        + (_INDEX_HINT if array.dtype.kind == 'f' else ''))
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
+        raise TypeError(f"{name}: num_classes must be an int, got {num_classes!r}")
+    if num_classes < -1:
+        raise ValueError(f"{name}: num_classes must be -1 (the largest index + 1) or a "
+                         f"non-negative int, got {num_classes}")
+    if array.size and array.min() < 0:
+        raise ValueError(f"{name}: class values must be non-negative, got {array.min()} "
+                         f"(shape {array.shape})")
+    if num_classes == -1:
+        if not array.size:
+            raise ValueError(f"{name}: cannot infer the number of classes from empty indices "
+                             f"(shape {array.shape}); pass num_classes")
+        num_classes = int(array.max()) + 1
+    if array.size and array.max() >= num_classes:
+        raise ValueError(f"{name}: class values must be smaller than num_classes={num_classes}, got "
+                         f"{array.max()} (shape {array.shape})")
+    return Value((array[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
 # ---- regression losses --------------------------------------------------------------------
@@ -143,45 +166,66 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: s
 
 def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
                   reduction: str = 'mean', label_smoothing: float = 0.0) -> Value:
-    """Cross-entropy of logits ``input`` (N, C) or (C,) against class indices ``target``
-    (N,) or () of an integer dtype: ``-log_softmax(input)[i, target_i]`` per row, from a
-    stable log-softmax (finite for logits of ±1e4).
+    """Cross-entropy of logits ``input`` (N, C) or (C,), from a stable log-softmax (finite for
+    logits of ±1e4), against either
 
-    ``weight`` (C,) weighs each class (no gradient; the mean then divides by the summed
-    weights of the targets, as in PyTorch); rows whose target is ``ignore_index`` count for nothing;
-    ``label_smoothing`` ``s`` mixes the one-hot target with the uniform ``1 / C``.
-    Gradient: ``softmax(input) - onehot(target)`` per row (scaled by the reduction).
+    - class indices ``target`` (N,) or () of an integer dtype: ``-log_softmax(input)[i, target_i]``
+      per row; gradient ``softmax(input) - onehot(target)``. ``weight`` (C,) weighs each class
+      (the mean then divides by the summed weights of the targets, as in PyTorch); rows whose
+      target is ``ignore_index`` count for nothing; or
+    - class probabilities ``target`` of the input's shape (a float dtype):
+      ``-sum_c weight_c target_ic log_softmax(input)_ic`` per row; the mean divides by N
+      (PyTorch's rule); ``ignore_index`` must stay negative; the target gets a gradient if it
+      requires one.
+
+    ``weight`` takes no gradient; ``label_smoothing`` ``s`` mixes the target distribution with
+    the uniform ``1 / C``: ``(1 - s) target + s / C``.
     """
     name = 'cross_entropy'
-    check_reduction(name, reduction)
-    input = _as_value(input)
-    if input.ndim not in (1, 2) or input.dtype.kind != 'f':
-        raise ValueError(f"{name}: input must be float logits of shape (N, C) or (C,), "
-                         f"got shape {input.shape} and dtype {input.dtype}")
-    _check_no_nan(name, 'input', input.data)
+    input = _scores(name, input, reduction, 'logits')
     target_array = to_numpy(target)
-    if target_array.dtype.kind not in 'iu':
-        raise TypeError(f"{name}: target must hold integer class indices, got dtype "
-                        f"{target_array.dtype} (target shape {target_array.shape})")
-    if target_array.shape != input.shape[:-1]:
-        raise ValueError(f"{name}: input of shape {input.shape} needs a target of shape "
-                         f"{input.shape[:-1]}, got target of shape {target_array.shape}")
-    classes = input.shape[-1]
-    out_of_range = (target_array < 0) | (target_array >= classes)
-    if out_of_range.any():  # rare: only then look for ignore_index
-        out_of_range &= target_array != ignore_index
-    if out_of_range.any():
-        raise ValueError(f"{name}: target values must be class indices in [0, {classes}) or "
-                         f"ignore_index={ignore_index}, got {np.unique(target_array[out_of_range])[:5]} "
-                         f"(input shape {input.shape}, target shape {target_array.shape})")
-    if weight is not None:
-        weight = to_numpy(weight, input.dtype)
-        if weight.shape != (classes,):
-            raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), "
-                             f"got {weight.shape} (input shape {input.shape})")
+    if target_array.dtype.kind not in 'iu':  # the one extra check on the class-index path
+        return _cross_entropy_probabilities(input, target, target_array, weight, ignore_index, reduction,
+                                            label_smoothing)
+    _check_class_indices(name, input, target_array, ignore_index)
+    weight = _class_weight(name, weight, input)
     check_label_smoothing(name, label_smoothing)
     return ops.CrossEntropy.apply(input, target=target_array, weight=weight, ignore_index=ignore_index,
                                   label_smoothing=float(label_smoothing), reduction=reduction)
+
+
+def _cross_entropy_probabilities(input: Value, target, target_array: np.ndarray, weight, ignore_index: int,
+                                 reduction: str, label_smoothing: float) -> Value:
+    """``cross_entropy`` for a target that is not integer: class probabilities of the input's
+    shape and a float dtype, or else the TypeError that says what class indices must be."""
+    name = 'cross_entropy'
+    if target_array.dtype.kind != 'f' or target_array.shape != input.shape:
+        raise _class_target_error(name, input, target_array, probabilities=True)
+    _check_no_nan(name, 'target', target_array)
+    if ignore_index >= 0:
+        raise ValueError(f"{name}: ignore_index is not supported for class-probability targets (float "
+                         f"target of the input's shape {input.shape}), got ignore_index={ignore_index}")
+    weight = _class_weight(name, weight, input)
+    check_label_smoothing(name, label_smoothing)
+    return ops.SoftCrossEntropy.apply(input, _target_for(input, target, target_array), weight=weight,
+                                      label_smoothing=float(label_smoothing), reduction=reduction)
+
+
+def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction: str = 'mean') -> Value:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (C,) (e.g. the output
+    of ``log_softmax``) against class indices ``target`` (N,) or (): ``-weight[t_i] input[i, t_i]``
+    per row. ``weight`` (C,) weighs each class (no gradient) and the mean divides by the summed
+    weights of the non-ignored targets (PyTorch's rule); rows whose target is ``ignore_index``
+    count for nothing. ``nll_loss(log_softmax(x), t)`` equals ``cross_entropy(x, t)``."""
+    name = 'nll_loss'
+    input = _scores(name, input, reduction, 'log-probabilities')
+    target_array = to_numpy(target)
+    if target_array.dtype.kind not in 'iu':
+        raise _class_target_error(name, input, target_array, probabilities=False)
+    _check_class_indices(name, input, target_array, ignore_index)
+    weight = _class_weight(name, weight, input)
+    return ops.NegativeLogLikelihood.apply(input, target=target_array, weight=weight,
+                                           ignore_index=ignore_index, reduction=reduction)
 
 
 # ---- argument checks, shared with the modules (nn.Dropout, the loss modules) -------------------
@@ -225,10 +269,6 @@ def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:
                          "tl.detect_anomaly() names the op that made it")
 
 
-def _as_value(x) -> Value:
-    return x if isinstance(x, Value) else Value(x)
-
-
 def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     """The input as a Value and the target as a Value (kept if it requires grad or already
     has the input's dtype) or an ndarray of the input's dtype; shapes must be equal."""
@@ -245,10 +285,15 @@ def _input_and_target(name: str, input, target, reduction: str) -> tuple:
                          f"they must be equal (reshape one, e.g. target.reshape(input.shape))")
     _check_no_nan(name, 'input', input.data)
     _check_no_nan(name, 'target', target_array)
-    if isinstance(target, Value):
-        if target.requires_grad or target.dtype == input.dtype:
-            return input, target
-    return input, target_array.astype(input.dtype, copy=False)
+    return input, _target_for(input, target, target_array)
+
+
+def _target_for(input: Value, target, target_array: np.ndarray):
+    """A float target as the op takes it: a target Value kept if it requires grad or already
+    has the input's dtype, else its array cast to the input's dtype."""
+    if isinstance(target, Value) and (target.requires_grad or target.dtype == input.dtype):
+        return target
+    return target_array.astype(input.dtype, copy=False)
 
 
 def _weight(name: str, weight, input: Value, same_shape: bool = False,
@@ -266,3 +311,54 @@ def _weight(name: str, weight, input: Value, same_shape: bool = False,
         rule = 'have' if same_shape else 'broadcast to'
         raise ValueError(f"{name}: {what} of shape {array.shape} must {rule} the input's shape {input.shape}")
     return array
+
+
+# ---- helpers of the class losses (cross_entropy, nll_loss) ------------------------------------
+def _scores(name: str, input, reduction: str, what: str) -> Value:
+    """The input of a class loss (``what``: logits or log-probabilities) as a float Value of
+    shape (N, C) or (C,) without NaN; ``reduction`` checked first."""
+    check_reduction(name, reduction)
+    input = _as_value(input)
+    if input.ndim not in (1, 2) or input.dtype.kind != 'f':
+        raise ValueError(f"{name}: input must be float {what} of shape (N, C) or (C,), "
+                         f"got shape {input.shape} and dtype {input.dtype}")
+    _check_no_nan(name, 'input', input.data)
+    return input
+
+
+def _class_target_error(name: str, input: Value, target: np.ndarray, probabilities: bool) -> TypeError:
+    """The TypeError for a target that is not integer class indices (nor, where allowed, float
+    class probabilities of the input's shape), with the usual cause of a float one."""
+    wanted = f"integer class indices of shape {input.shape[:-1]}"
+    if probabilities:
+        wanted += f" or float class probabilities of the input's shape {input.shape}"
+    return TypeError(f"{name}: target must hold {wanted}, got dtype {target.dtype} (target shape "
+                     f"{target.shape})" + (_INDEX_HINT if target.dtype.kind == 'f' else ''))
+
+
+def _check_class_indices(name: str, input: Value, target: np.ndarray, ignore_index: int) -> None:
+    """ValueError unless the integer ``target`` has the input's shape without its class axis and
+    every value is a class in [0, C) or ``ignore_index``."""
+    if target.shape != input.shape[:-1]:
+        raise ValueError(f"{name}: input of shape {input.shape} needs a target of shape "
+                         f"{input.shape[:-1]}, got target of shape {target.shape}")
+    classes = input.shape[-1]
+    out_of_range = (target < 0) | (target >= classes)
+    if out_of_range.any():  # rare: only then look for ignore_index
+        out_of_range &= target != ignore_index
+    if out_of_range.any():
+        raise ValueError(f"{name}: target values must be class indices in [0, {classes}) or "
+                         f"ignore_index={ignore_index}, got {np.unique(target[out_of_range])[:5]} "
+                         f"(input shape {input.shape}, target shape {target.shape})")
+
+
+def _class_weight(name: str, weight, input: Value) -> np.ndarray | None:
+    """``weight`` as a constant ndarray of the input's dtype and shape (C,) (None stays None)."""
+    if weight is None:
+        return None
+    weight = to_numpy(weight, input.dtype)
+    classes = input.shape[-1]
+    if weight.shape != (classes,):
+        raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), "
+                         f"got {weight.shape} (input shape {input.shape})")
+    return weight

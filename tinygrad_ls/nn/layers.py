@@ -1,8 +1,9 @@
-"""Layers: Linear, Sequential, MLP, the activations ReLU/Tanh/Sigmoid/Identity, and Dropout."""
+"""Layers: Linear, MLP, Identity, Flatten and Dropout (Sequential lives in containers.py, the
+activations ReLU, Tanh, Sigmoid, GELU, ... in activation.py)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -10,6 +11,8 @@ from ..dtypes import get_default_dtype
 from ..random import generator
 from ..value import Value, data_of
 from . import functional as F
+from .activation import ReLU
+from .containers import Sequential
 from .module import Module
 from .parameter import Parameter
 
@@ -49,98 +52,6 @@ def _uniform(shape: tuple, bound: float, dtype: np.dtype) -> np.ndarray:
     return generator().uniform(-bound, bound, size=shape).astype(dtype)
 
 
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
-
-    The modules are registered as children named ``'0'``, ``'1'``, ... (so their parameters read
-    ``0.weight``, ...), or under the keys of a single dict argument. ``seq[i]`` is a module
-    (negative ``i`` counts from the end), ``seq[i:j]`` a Sequential of those modules keeping
-    their names (as in PyTorch); ``len(seq)`` and ``for m in seq`` work.
-    """
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], dict):
-            named = list(modules[0].items())
-        else:
-            named = [(str(i), module) for i, module in enumerate(modules)]
-        for name, module in named:
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: item {name} must be a Module, got {type(module).__name__}")
-            self.add_module(name, module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def append(self, module: Module) -> Sequential:
-        """Add ``module`` at the end (named by its position); returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append: expected a Module, got {type(module).__name__}")
-        self.add_module(str(len(self)), module)
-        return self
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(dict(list(self._modules.items())[index]))
-        return self._modules[self._name_at(index)]
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        """Replace the module at ``index`` (its name and position stay), e.g. a new head."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential item assignment: expected a Module, got {type(module).__name__}")
-        name = self._name_at(index)
-        self._modules[name] = module
-
-    def __delitem__(self, index) -> None:
-        """Remove the module(s) at ``index`` (an int or a slice); the rest are renumbered
-        0, 1, ... as in PyTorch."""
-        names = [name for name, _ in list(self._modules.items())[index]] if isinstance(index, slice) \
-            else [self._name_at(index)]
-        for name in names:
-            del self._modules[name]
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for position, module in enumerate(modules):
-            self._modules[str(position)] = module
-
-    def _name_at(self, index) -> str:
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
-            raise TypeError(f"Sequential indices must be ints or slices, got {type(index).__name__}")
-        names = list(self._modules)
-        if not -len(names) <= index < len(names):
-            raise IndexError(f"Sequential index {index} is out of range for {len(names)} modules")
-        return names[index]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-
-class ReLU(Module):
-    """``max(x, 0)`` elementwise."""
-
-    def forward(self, x) -> Value:
-        return F.relu(x)
-
-
-class Tanh(Module):
-    """``tanh(x)`` elementwise."""
-
-    def forward(self, x) -> Value:
-        return F.tanh(x)
-
-
-class Sigmoid(Module):
-    """``1 / (1 + exp(-x))`` elementwise (stable)."""
-
-    def forward(self, x) -> Value:
-        return F.sigmoid(x)
-
-
 class Identity(Module):
     """Returns its input unchanged; constructor arguments are accepted and ignored (as in PyTorch)."""
 
@@ -149,6 +60,45 @@ class Identity(Module):
 
     def forward(self, x):
         return x
+
+
+class Flatten(Module):
+    """``torch.nn.Flatten``: merge the axes ``start_dim`` to ``end_dim`` (inclusive; negative
+    counts from the end) into one, e.g. (N, C, H, W) -> (N, C*H*W) with the defaults. A
+    reshape, so gradients flow back unchanged; a 0-d input gives shape (1,) as in PyTorch."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        for name, dim in (('start_dim', start_dim), ('end_dim', end_dim)):
+            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+                raise TypeError(f"Flatten: {name} must be an int, got {dim!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x) -> Value:
+        x = x if isinstance(x, Value) else Value(x)
+        return x.reshape(flattened_shape('Flatten', x.shape, self.start_dim, self.end_dim))
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+def flattened_shape(caller: str, shape: tuple, start_dim: int, end_dim: int) -> tuple:
+    """The shape of ``torch.flatten(x, start_dim, end_dim)`` for ``x`` of ``shape``; an
+    IndexError for a dim out of range and a RuntimeError for start after end, as PyTorch."""
+    rank = max(len(shape), 1)  # a 0-d input counts as 1-d, as in PyTorch
+    dims = []
+    for name, dim in (('start_dim', start_dim), ('end_dim', end_dim)):
+        if not -rank <= dim < rank:
+            raise IndexError(f"{caller}: {name}={dim} is out of range for an input of shape {shape} "
+                             f"(expected in [{-rank}, {rank - 1}])")
+        dims.append(dim % rank)
+    start, end = dims
+    if start > end:
+        raise RuntimeError(f"{caller}: start_dim={start_dim} comes after end_dim={end_dim} for an input "
+                           f"of shape {shape}")
+    if not shape:
+        return (1,)
+    return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
 
 
 class MLP(Module):

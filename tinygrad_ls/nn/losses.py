@@ -86,15 +86,34 @@ class BCEWithLogitsLoss(_Loss):
                                                   pos_weight=self.pos_weight)
 
 
-class CrossEntropyLoss(_Loss):
-    """``F.cross_entropy``: logits (N, C) against integer class indices (N,)."""
+class _ClassLoss(_Loss):
+    """Holds the options of the losses over classes: the class ``weight`` (a buffer) and
+    ``ignore_index``."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean'):
+        super().__init__(reduction)
+        self.register_buffer('weight', _buffer(weight))
+        self.ignore_index = ignore_index
+
+
+class NLLLoss(_ClassLoss):
+    """``F.nll_loss``: log-probabilities (N, C) (e.g. from ``nn.LogSoftmax(dim=1)``) against
+    integer class indices (N,)."""
+
+    def forward(self, input, target) -> Value:
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
+
+
+class CrossEntropyLoss(_ClassLoss):
+    """``F.cross_entropy``: logits (N, C) against integer class indices (N,) or class
+    probabilities (N, C)."""
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = 'mean',
                  label_smoothing: float = 0.0):
-        super().__init__(reduction)
-        self.label_smoothing = F.check_label_smoothing('CrossEntropyLoss', label_smoothing)
-        self.register_buffer('weight', _buffer(weight))
-        self.ignore_index = ignore_index
+        label_smoothing = F.check_label_smoothing('CrossEntropyLoss', label_smoothing)
+        super().__init__(weight, ignore_index, reduction)
+        self.label_smoothing = label_smoothing
 
     def forward(self, input, target) -> Value:
         return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,

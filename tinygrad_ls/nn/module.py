@@ -18,17 +18,14 @@ Everything else walks the tree of modules with an explicit stack, never recursio
 """
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
 from ..ops.base import sequence_mark
-from ..value import Value, to_numpy
+from . import state
 from .parameter import Parameter
-
-IncompatibleKeys = namedtuple('IncompatibleKeys', ['missing_keys', 'unexpected_keys'])
-IncompatibleKeys.__doc__ = "What ``load_state_dict(strict=False)`` skipped: two lists of names."
+from .state import IncompatibleKeys
 
 
 class Module:
@@ -43,6 +40,7 @@ class Module:
         object.__setattr__(self, '_parameters', {})
         object.__setattr__(self, '_buffers', {})
         object.__setattr__(self, '_modules', {})
+        object.__setattr__(self, '_non_persistent_buffers_set', set())
         object.__setattr__(self, 'training', True)
 
     # ---- registration -----------------------------------------------------------------------
@@ -101,6 +99,8 @@ class Module:
             if entries is not None and name in entries:
                 del entries[name]
                 found = True
+        if buffers:
+            self.__dict__.get('_non_persistent_buffers_set', set()).discard(name)
         if name in self.__dict__:
             object.__delattr__(self, name)
             found = True
@@ -112,7 +112,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """``self.<name> = param`` with the name checked (PyTorch's ``register_parameter``)."""
-        _check_name(name, 'parameter')
+        self._check_new_name(name, 'parameter', '_parameters')
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, "
                             f"got {type(param).__name__}")
@@ -120,22 +120,41 @@ class Module:
 
     def add_module(self, name: str, module: Module | None) -> None:
         """``self.<name> = module`` with the name checked (for names like ``'0'``)."""
-        _check_name(name, 'module')
+        self._check_new_name(name, 'module', '_modules')
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: '{name}' must be a Module or None, got {type(module).__name__}")
         setattr(self, name, module)
 
-    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
-        """A named ndarray of state that is not a Parameter (saved in ``state_dict``).
-
-        Later assignments to ``self.<name>`` must be ndarrays or None.
+    def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
+        """A named ndarray of state that is not a Parameter, e.g. BatchNorm's running mean:
+        listed by ``buffers()``, cast by ``to(dtype)`` if floating, and (if ``persistent``)
+        saved in ``state_dict`` and loaded by ``load_state_dict``. Registering an existing
+        buffer's name again replaces it. Later assignments to ``self.<name>`` must be ndarrays
+        or None (None keeps the name registered but leaves it out of ``state_dict``).
         """
-        _check_name(name, 'buffer')
+        self._check_new_name(name, 'buffer', '_buffers')
         if array is not None and not isinstance(array, np.ndarray):
             raise TypeError(f"register_buffer: '{name}' must be an np.ndarray or None, "
                             f"got {type(array).__name__}")
-        self._forget(name, buffers=True)
+        if not isinstance(persistent, bool):
+            raise TypeError(f"register_buffer: persistent must be a bool, got {persistent!r}")
         self._buffers[name] = array
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def _check_new_name(self, name: str, kind: str, registry: str) -> None:
+        """PyTorch's checks of ``register_*``/``add_module``: a str without '.', not empty, and
+        not already taken by another attribute (a method, a plain attribute, or an entry of
+        another registry), so e.g. ``ModuleDict({'train': m})`` cannot hide ``train()``."""
+        if registry not in self.__dict__:
+            raise AttributeError(f"cannot register {kind} '{name}' before Module.__init__() was called "
+                                 f"(call super().__init__() first)")
+        _check_name(type(self).__name__, name, kind)
+        if name not in self.__dict__[registry] and hasattr(self, name):
+            raise KeyError(f"{type(self).__name__}: attribute '{name}' already exists; cannot register "
+                           f"a {kind} under that name")
 
     # ---- calling ----------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -148,17 +167,19 @@ class Module:
         return out
 
     # ---- traversal --------------------------------------------------------------------------
-    def named_modules(self, prefix: str = '', remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(self, memo: set | None = None, prefix: str = '',
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """``(dotted name, module)`` for this module (name ``prefix``) and every submodule,
-        depth first in registration order; a module reachable twice is yielded once unless
-        ``remove_duplicate=False``."""
-        seen = set()
+        depth first in registration order (PyTorch's signature and order). A module reachable
+        twice is yielded once, under the first name, unless ``remove_duplicate=False``.
+        ``memo``: a set of modules to skip, to which the yielded ones are added (PyTorch's)."""
+        seen = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
+            if module in seen:  # Modules hash by identity
+                continue
             if remove_duplicate:
-                if module in seen:  # Modules hash by identity
-                    continue
                 seen.add(module)
             yield name, module
             children = list(module._modules.items())
@@ -188,32 +209,37 @@ class Module:
         """``(dotted name, Parameter)`` such as ``('layers.0.weight', p)``: this module's own
         Parameters first, then each submodule's; a shared Parameter is yielded once, under the
         first name that reaches it (unless ``remove_duplicate=False``)."""
-        modules = (self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)])
-        seen = set()
-        for module_name, module in modules:
-            for name, param in module._parameters.items():
-                if remove_duplicate:
-                    if param in seen:  # Values hash by identity
-                        continue
-                    seen.add(param)
-                yield (f"{module_name}.{name}" if module_name else name), param
+        return self._named_members('_parameters', prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every Parameter of this module and its submodules, each once, in registration order."""
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = '', recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
-        """``(dotted name, ndarray)`` for every buffer that is not None."""
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for module_name, module in modules:
-            for name, array in module._buffers.items():
-                if array is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), array
+    def named_buffers(self, prefix: str = '', recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """``(dotted name, ndarray)`` for every buffer that is not None, persistent or not
+        (the same order and sharing rule as ``named_parameters``)."""
+        return self._named_members('_buffers', prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """Every buffer that is not None, each once."""
         for _, array in self.named_buffers(recurse=recurse):
             yield array
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        """PyTorch's ``_named_members``: the entries of ``registry`` of every module, dotted,
+        skipping None and (with ``remove_duplicate``) objects already yielded."""
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse
+                   else [(prefix, self)])
+        seen = {}  # id -> object (held, so an id cannot be reused while we iterate)
+        for module_name, module in modules:
+            for name, member in getattr(module, registry).items():
+                if member is None or id(member) in seen:
+                    continue
+                if remove_duplicate:
+                    seen[id(member)] = member
+                yield (f"{module_name}.{name}" if module_name else name), member
 
     # ---- modes and gradients ----------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -243,71 +269,72 @@ class Module:
             elif param.grad is not None:
                 param.grad[...] = 0
 
-    # ---- saving and loading -----------------------------------------------------------------
-    def _state_entries(self) -> dict:
-        """Name -> (owner module, attribute name, kind) for every Parameter and buffer, under
-        every name that reaches it (shared ones appear under each name, as in PyTorch)."""
-        entries = {}
-        for module_name, module in self.named_modules(remove_duplicate=False):
-            dotted = f"{module_name}." if module_name else ''
-            for name in module._parameters:
-                entries[dotted + name] = (module, name, 'parameter')
-            for name, array in module._buffers.items():
-                if array is not None:
-                    entries[dotted + name] = (module, name, 'buffer')
-        return entries
+    def apply(self, fn: Callable[[Module], object]) -> Module:
+        """Call ``fn(module)`` on every submodule, then on this module (PyTorch's order: each
+        child's whole subtree before the next child, a module after its children), e.g. to
+        initialise weights with ``nn.init``. Returns self."""
+        if not callable(fn):
+            raise TypeError(f"apply: fn must be callable, got {type(fn).__name__}")
+        stack = [(self, False)]
+        while stack:
+            module, children_done = stack.pop()
+            if children_done:
+                fn(module)
+                continue
+            stack.append((module, True))
+            stack.extend((child, False) for child in reversed(list(module.children())))
+        return self
 
+    def to(self, dtype) -> Module:
+        """Cast every floating Parameter (and its ``grad``) and every floating buffer to the
+        floating ``dtype`` (e.g. ``np.float64``), in place: the Parameter objects stay the same,
+        so an optimizer built before still updates them. Integer ones are left alone (as in
+        PyTorch). Returns self."""
+        try:
+            dtype = np.dtype(dtype) if dtype is not None else None
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype such as np.float64, "
+                            f"got {dtype!r}") from None
+        if dtype is None or dtype.kind != 'f':
+            raise TypeError(f"{type(self).__name__}.to: only floating dtypes are accepted (as "
+                            f"torch.nn.Module.to), got {dtype}")
+        for param in self.parameters():
+            if param.dtype.kind == 'f':
+                param.data = param.data.astype(dtype, copy=False)
+                if param.grad is not None:
+                    param.grad = param.grad.astype(dtype, copy=False)
+        for module in self.modules():
+            for name, array in module._buffers.items():
+                if array is not None and array.dtype.kind == 'f':
+                    module._buffers[name] = array.astype(dtype, copy=False)
+        return self
+
+    def double(self) -> Module:
+        """``to(np.float64)``. Returns self."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """``to(np.float32)``. Returns self."""
+        return self.to(np.float32)
+
+    # ---- saving and loading (nn/state.py) ----------------------------------------------------
     def state_dict(self) -> dict:
-        """Name -> a copy (``np.ndarray``) of every Parameter's data and every buffer, in
-        registration order: each module's Parameters, its buffers, then its submodules."""
-        state = {}
-        for key, (module, name, kind) in self._state_entries().items():
-            array = module._parameters[name].data if kind == 'parameter' else module._buffers[name]
-            state[key] = np.array(array, copy=True)
-        return state
+        """Name -> a copy (``np.ndarray``) of every Parameter's data and every persistent
+        buffer, in registration order: each module's Parameters, its buffers, then its
+        submodules. A shared Parameter is listed under each name that reaches it."""
+        return state.state_dict(self)
 
     def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from ``state_dict`` (name -> ndarray, Value or nested list) into this
-        module's Parameters and buffers, in place, so optimizers holding them keep working.
+        module's Parameters and persistent buffers, in place, so optimizers holding them keep
+        working.
 
         Everything is checked before anything is copied: a value whose shape differs from its
         Parameter's is always an error; with ``strict=True`` so is a missing or an unexpected
         key. One RuntimeError lists every problem. Values are cast to each Parameter's dtype.
         Returns ``(missing_keys, unexpected_keys)``.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state_dict).__name__}")
-        entries = self._state_entries()
-        missing = [key for key in entries if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in entries]
-        problems, arrays = [], {}
-        for key, value in state_dict.items():
-            if key not in entries:
-                continue
-            module, name, kind = entries[key]
-            target = module._parameters[name].data if kind == 'parameter' else module._buffers[name]
-            array = _as_numeric_array(value)
-            if array is None:
-                problems.append(f'value for {key} is not numeric (got {type(value).__name__})')
-            elif array.shape != target.shape:
-                problems.append(f"size mismatch for {key}: copying a value of shape {array.shape} "
-                                f"from state_dict, the shape in the current model is {target.shape}")
-            else:
-                arrays[key] = array
-        if strict:
-            key_problems = [f"{what} key(s) in state_dict: " + ', '.join(f'"{key}"' for key in keys) + '.'
-                            for what, keys in (('Missing', missing), ('Unexpected', unexpected)) if keys]
-            problems = key_problems + problems
-        if problems:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + '\n\t'.join(problems))
-        for key, array in arrays.items():
-            module, name, kind = entries[key]
-            if kind == 'parameter':
-                _copy_into_value(module._parameters[name], array)
-            else:
-                module._buffers[name][...] = array
-        return IncompatibleKeys(missing, unexpected)
+        return state.load_state_dict(self, state_dict, strict)
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -324,30 +351,13 @@ class Module:
         return f"{type(self).__name__}(\n  " + '\n  '.join(body) + '\n)'
 
 
-def _check_name(name: str, kind: str) -> None:
+def _check_name(owner: str, name: str, kind: str) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+        raise TypeError(f"{owner}: {kind} name must be a str, got {type(name).__name__} {name!r}")
     if not name or '.' in name:
-        raise KeyError(f"{kind} name must be a non-empty string without '.', got {name!r}")
+        raise KeyError(f"{owner}: {kind} name must be a non-empty string without '.', got {name!r}")
 
 
 def _indent(text: str) -> str:
     return text.replace('\n', '\n  ')
 
-
-def _as_numeric_array(value) -> np.ndarray | None:
-    """``value`` (ndarray, Value, number or nested list) as an ndarray, or None if not numeric."""
-    try:
-        array = to_numpy(value)
-    except ValueError:  # ragged nested lists
-        return None
-    return array if array.dtype.kind in 'biuf' else None
-
-
-def _copy_into_value(param: Value, array: np.ndarray) -> None:
-    """Write ``array`` into ``param.data`` in place (cast to its dtype), or replace a
-    read-only array by a fresh copy."""
-    if param.data.flags.writeable:
-        param.data[...] = array
-    else:
-        param.data = np.array(array, dtype=param.data.dtype)

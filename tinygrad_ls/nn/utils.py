@@ -1,8 +1,9 @@
-"""Regularisation penalties and gradient clipping.
+"""Regularisation penalties, gradient clipping, and parameters as one flat vector.
 
     loss = F.mse_loss(model(x), y) + 1e-4 * nn.utils.l2_penalty(model.parameters())
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    flat = nn.utils.parameters_to_vector(model.parameters())      # (total number of weights,)
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..checks import check_number
-from ..combine import stack
+from ..combine import concat, stack
 from ..dtypes import get_default_dtype
 from ..value import Value
+from .state import as_numeric_array, copy_into
 
 
 def l1_penalty(params: Iterable[Value]) -> Value:
@@ -59,6 +61,48 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         for grad in grads:
             grad *= coefficient
     return total
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clip every gradient of ``parameters`` elementwise to ``[-clip_value, clip_value]``, in
+    place (PyTorch's ``clip_grad_value_``). Parameters whose ``grad`` is None are skipped."""
+    check_number('clip_grad_value_', 'clip_value', clip_value)
+    if not clip_value >= 0:  # NaN too
+        raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value!r}")
+    for param in _as_list(parameters, 'clip_grad_value_'):
+        if param.grad is not None:
+            np.clip(param.grad, -clip_value, clip_value, out=param.grad)
+
+
+def parameters_to_vector(parameters) -> Value:
+    """All of ``parameters`` flattened and joined, in order, into one 1-D Value (PyTorch's
+    ``parameters_to_vector``). It is differentiable: gradients flow back into each parameter."""
+    params = _as_list(parameters, 'parameters_to_vector')
+    if not params:
+        raise ValueError("parameters_to_vector: got no parameters")
+    return concat([param.reshape(-1) for param in params])
+
+
+def vector_to_parameters(vec, parameters) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` (a Value or an ndarray) into ``parameters``,
+    in place and without a graph (the inverse of ``parameters_to_vector``): each Parameter
+    object stays the same, only its numbers change (cast to its dtype). ``vec`` must have
+    exactly as many elements as the parameters together; this is checked before any is changed."""
+    params = _as_list(parameters, 'vector_to_parameters')
+    if not isinstance(vec, (Value, np.ndarray)):
+        raise TypeError(f"vector_to_parameters: vec must be a Value or an ndarray, got {type(vec).__name__}")
+    array = as_numeric_array(vec)
+    if array is None or array.ndim != 1:
+        raise ValueError(f"vector_to_parameters: vec must be a 1-D numeric vector, got shape "
+                         f"{vec.shape} and dtype {vec.dtype}")
+    total = sum(param.size for param in params)
+    if array.size != total:
+        raise ValueError(f"vector_to_parameters: vec has {array.size} elements but the parameters have "
+                         f"{total} together (shapes {[param.shape for param in params]})")
+    offset = 0
+    for param in params:
+        copy_into(param, array[offset:offset + param.size].reshape(param.shape))
+        offset += param.size
 
 
 def _as_list(params, caller: str) -> list:

@@ -1,5 +1,6 @@
-"""Fused loss ops: cross-entropy over logits; mse, l1, huber, and binary cross-entropy on
-logits and on probabilities (each weighted and reduced in the same op).
+"""Fused loss ops: cross-entropy over logits (against class indices or class probabilities),
+nll_loss; mse, l1, huber, and binary cross-entropy on logits and on probabilities (each
+weighted and reduced in the same op).
 
 They are fused (one node each, rather than a chain of elementwise ops and a reduction)
 because they run on every training step, and because the fused forms are the stable ones:
@@ -27,50 +28,48 @@ LOG_CLAMP = -100.0     # binary_cross_entropy clamps its logs here, like PyTorch
 BCE_GRAD_EPS = float(np.float32(1e-12))
 
 
-class CrossEntropy(Function):
-    """Cross-entropy of logits ``x`` (N, C) or (C,) against class indices ``target`` (N,) or ().
+class _ClassIndexLoss(Function):
+    """Shared by the losses over class indices ``target`` (N,) or () and per-class scores ``z``
+    (N, C) or (C,) (log-probabilities: the log-softmax of the logits, or the input of nll_loss).
 
-    Per row ``loss_i = -sum_c a_ic log_softmax(x)_ic`` with the coefficients
+    Per row ``loss_i = -sum_c a_ic z_ic`` with the coefficients
 
         a_ic = keep_i ((1 - s) w_{t_i} [c == t_i] + (s / C) w_c)
 
     (``w`` the class weights, 1 if not given; ``s`` the label smoothing; ``keep_i`` 0 where
-    ``t_i == ignore_index``). Reductions: ``'none'`` -> (N,) (or () for 1-D logits),
+    ``t_i == ignore_index``). Reductions: ``'none'`` -> (N,) (or () for 1-D scores),
     ``'sum'``, ``'mean'`` = sum / sum_i keep_i w_{t_i} (PyTorch's weighted mean).
-    Backward: ``d loss / d x_i = g_i (softmax(x_i) sum_c a_ic - a_i)``, i.e.
-    ``softmax - onehot`` per row in the plain case.
     """
-    name = 'cross_entropy'
 
     def __init__(self, target: np.ndarray, weight: np.ndarray | None = None,
                  ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = 'mean'):
         self.target, self.weight = target, weight
         self.ignore_index, self.label_smoothing, self.reduction = ignore_index, label_smoothing, reduction
 
-    def forward(self, logits):
-        x = logits.reshape(1, -1) if logits.ndim == 1 else logits
-        rows, classes = x.shape
-        self.log_probs = log_probs = log_softmax(x)
+    def _loss(self, scores: np.ndarray):
+        """The reduced loss of the 2-D ``scores``; saves the coefficients for ``_coefficients``."""
+        rows, classes = scores.shape
         target = self.target.reshape(-1)
         ignored = target == self.ignore_index
         self.plain = self.weight is None and not self.label_smoothing and not ignored.any()
         if self.plain:  # the common case, kept short: every a_i is the one-hot of t_i
             self.index = (np.arange(rows), target)
-            per_row = -log_probs[self.index]
+            per_row = -scores[self.index]
             self.scale = (1.0 / rows if rows else np.nan) if self.reduction == 'mean' else 1.0
             return self._reduced(per_row, rows)
         keep = ~ignored
         self.index = (np.arange(rows), np.where(keep, target, 0))
         # w_{t_i} keep_i: the weight of each row's target class, 0 for ignored rows
-        target_weight = keep.astype(x.dtype) if self.weight is None else self.weight[self.index[1]] * keep
+        weight = self.weight
+        target_weight = keep.astype(scores.dtype) if weight is None else weight[self.index[1]] * keep
         smoothing = self.label_smoothing
         self.target_coef = (1 - smoothing) * target_weight      # a_{i t_i} without the smoothing part
-        per_row = -self.target_coef * log_probs[self.index]
+        per_row = -self.target_coef * scores[self.index]
         self.smooth_coef = None
         if smoothing:
-            class_weight = np.ones(classes, dtype=x.dtype) if self.weight is None else self.weight
+            class_weight = np.ones(classes, dtype=scores.dtype) if self.weight is None else self.weight
             self.keep, self.smooth_coef = keep, (smoothing / classes) * class_weight  # (C,)
-            per_row -= keep * (log_probs @ self.smooth_coef)
+            per_row -= keep * (scores @ self.smooth_coef)
         total_weight = target_weight.sum()
         with np.errstate(divide='ignore', invalid='ignore'):  # every target ignored: nan, as in PyTorch
             self.scale = 1 / total_weight if self.reduction == 'mean' else 1.0
@@ -86,24 +85,120 @@ class CrossEntropy(Function):
         with np.errstate(divide='ignore', invalid='ignore'):
             return per_row.sum() / total_weight
 
+    def _row_grad(self, grad):
+        """The upstream gradient of each row's loss, as a column (times the mean's scale)."""
+        return (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
+
+    def _coefficients(self, shape: tuple, dtype) -> tuple:
+        """``(a, sum_c a_ic)``: the coefficients as a dense (N, C) array, and their row sums as
+        a column (None in the plain case, where every row sums to 1)."""
+        coef = np.zeros(shape, dtype=dtype)
+        if self.plain:
+            coef[self.index] = 1
+            return coef, None
+        coef[self.index] = self.target_coef
+        row_total = self.target_coef
+        if self.smooth_coef is not None:
+            coef += self.keep[:, None] * self.smooth_coef
+            row_total = row_total + self.keep * self.smooth_coef.sum()
+        return coef, row_total[:, None]
+
+
+class CrossEntropy(_ClassIndexLoss):
+    """Cross-entropy of logits ``x`` (N, C) or (C,) against class indices: ``_ClassIndexLoss``
+    of ``z = log_softmax(x)`` (stable, shifted by each row's max).
+
+    Backward: ``d loss / d x_i = g_i (softmax(x_i) sum_c a_ic - a_i)``, i.e.
+    ``softmax - onehot`` per row in the plain case.
+    """
+    name = 'cross_entropy'
+
+    def forward(self, logits):
+        x = logits.reshape(1, -1) if logits.ndim == 1 else logits
+        self.log_probs = log_softmax(x)
+        return self._loss(self.log_probs)
+
     def backward(self, grad, out, logits):
         shape = np.shape(data_of(logits))
         if isinstance(logits, Value):  # create_graph: softmax as a recorded op
             probs = logits.reshape(-1, shape[-1]).softmax(axis=-1)
         else:
             probs = np.exp(self.log_probs)
-        row_grad = (grad.reshape(-1, 1) if self.reduction == 'none' else grad) * self.scale
-        if self.plain:
-            onehot = np.zeros(np.shape(data_of(probs)), dtype=self.log_probs.dtype)
-            onehot[self.index] = 1
-            return (((probs - onehot) * row_grad).reshape(shape),)
-        coef = np.zeros(probs.shape, dtype=self.log_probs.dtype)  # a, built densely
-        coef[self.index] = self.target_coef
-        row_total = self.target_coef
-        if self.smooth_coef is not None:
-            coef += self.keep[:, None] * self.smooth_coef
-            row_total = row_total + self.keep * self.smooth_coef.sum()
-        return (((probs * row_total[:, None] - coef) * row_grad).reshape(shape),)
+        coef, row_total = self._coefficients(self.log_probs.shape, self.log_probs.dtype)
+        if row_total is not None:
+            probs = probs * row_total
+        return (((probs - coef) * self._row_grad(grad)).reshape(shape),)
+
+
+class NegativeLogLikelihood(_ClassIndexLoss):
+    """``nll_loss``: ``_ClassIndexLoss`` of the input itself (log-probabilities ``z``), so
+    ``loss_i = -w_{t_i} z_{i t_i}``; backward ``-g_i a_i`` (the input's values are not needed)."""
+    name = 'nll_loss'
+    saves_inputs = False
+
+    def forward(self, log_probs):
+        self.shape, self.dtype = log_probs.shape, log_probs.dtype
+        return self._loss(log_probs.reshape(1, -1) if log_probs.ndim == 1 else log_probs)
+
+    def backward(self, grad, out, log_probs):
+        coef, _ = self._coefficients((self.target.size, self.shape[-1]), self.dtype)
+        return ((-coef * self._row_grad(grad)).reshape(self.shape),)
+
+
+class SoftCrossEntropy(Function):
+    """Cross-entropy of logits ``x`` (N, C) or (C,) against class probabilities ``y`` of the
+    same shape (PyTorch >= 1.10):
+
+        loss_i = -sum_c w_c y'_ic log_softmax(x)_ic,    y' = (1 - s) y + s / C
+
+    (``w`` the class weights, 1 if not given; ``s`` the label smoothing). ``'mean'`` divides
+    the sum by N, the weights notwithstanding (PyTorch's rule for probability targets).
+    Backward, with ``a = w y'``: ``d/dx_i = g_i (softmax(x_i) sum_c a_ic - a_i)``,
+    ``d/dy_ic = -g_i (1 - s) w_c log_softmax(x)_ic``.
+    """
+    name = 'cross_entropy'
+
+    def __init__(self, weight: np.ndarray | None = None, label_smoothing: float = 0.0,
+                 reduction: str = 'mean'):
+        self.weight, self.label_smoothing, self.reduction = weight, label_smoothing, reduction
+
+    def _coefficients(self, probs):
+        """``a = w ((1 - s) y + s / C)`` for an ndarray or (recorded) a Value ``y``."""
+        smoothing = self.label_smoothing
+        if smoothing:
+            probs = probs * (1 - smoothing) + smoothing / np.shape(data_of(probs))[-1]
+        return probs if self.weight is None else probs * self.weight
+
+    def forward(self, logits, probs):
+        self.log_probs = log_softmax(logits)
+        per_row = -(self._coefficients(probs) * self.log_probs).sum(axis=-1)
+        self.scale = 1.0
+        if self.reduction == 'none':
+            return per_row
+        total = per_row.sum()
+        if self.reduction == 'sum':
+            return total
+        rows = per_row.size
+        self.scale = 1 / rows if rows else np.nan  # an empty mean is nan, as in PyTorch
+        return total / rows if rows else total * np.nan
+
+    def backward(self, grad, out, logits, probs):
+        need_x, need_y = self.needs_input_grad
+        graph = isinstance(logits, Value)  # create_graph: recorded ops, differentiable again
+        if self.reduction == 'none':
+            grad = grad.reshape(np.shape(data_of(grad)) + (1,))
+        grad = grad * self.scale
+        grad_x = grad_y = None
+        if need_x:
+            coef = self._coefficients(probs)
+            softmax = logits.softmax(axis=-1) if graph else np.exp(self.log_probs)
+            grad_x = (softmax * coef.sum(axis=-1, keepdims=True) - coef) * grad
+        if need_y:
+            log_probs = logits.log_softmax(axis=-1) if graph else self.log_probs
+            class_weight = 1 - self.label_smoothing if self.weight is None else \
+                (1 - self.label_smoothing) * self.weight
+            grad_y = -(log_probs * class_weight) * grad
+        return grad_x, grad_y
 
 
 # ---- elementwise losses of (input, target), weighted and reduced in one op ---------------------

@@ -126,9 +126,11 @@ class LBFGS(Optimizer):
         return loss, flat_grad
 
     # ---- the algorithm ----------------------------------------------------------------------
-    def step(self, closure: Callable):
-        """Run up to ``max_iter`` L-BFGS iterations, calling ``closure()`` for each evaluation;
-        returns the loss of the first evaluation (what ``closure()`` returned)."""
+    def _step(self, closure: Callable | None):
+        """``step(closure)``: run up to ``max_iter`` L-BFGS iterations, calling ``closure()`` for
+        each evaluation; returns the loss of the first evaluation (what ``closure()`` returned)."""
+        if closure is None:
+            raise TypeError("LBFGS.step() needs a closure that re-evaluates the model and returns the loss")
         group = self.param_groups[0]
         lr, max_iter, max_eval = group['lr'], group['max_iter'], group['max_eval']
         tolerance_grad, tolerance_change = group['tolerance_grad'], group['tolerance_change']

@@ -13,10 +13,16 @@ subclass's ``_check_options`` checks the rest. docs/optimizers.md, "Adding an op
 has an example.
 
 ``state_dict()`` packs everything into plain dicts of ndarrays and numbers, parameters
-named by their index in ``param_groups`` order, as PyTorch does::
+named by their index in ``param_groups`` order, as PyTorch does, plus the optimizer's class
+name (PyTorch has no such entry), which ``load_state_dict`` checks::
 
     {'state': {0: {'step': 3, 'exp_avg': ndarray, ...}, ...},
-     'param_groups': [{'lr': 0.001, ..., 'params': [0, 1]}, ...]}
+     'param_groups': [{'lr': 0.001, ..., 'params': [0, 1]}, ...],
+     'kind': 'Adam'}
+
+``step()`` counts its calls in ``_step_calls`` (the schedulers read it, to warn when they
+are stepped before the optimizer) and runs ``_step``: the loop over parameters calling
+``_update``, or the whole algorithm in an optimizer that overrides ``_step`` (L-BFGS).
 """
 from __future__ import annotations
 
@@ -96,6 +102,7 @@ class Optimizer:
         if not isinstance(groups[0], dict):
             groups = [{'params': groups}]
         self.defaults = dict(defaults)
+        self._step_calls = 0
         self.state: dict[Value, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         for group in groups:
@@ -224,6 +231,11 @@ class Optimizer:
         and returns the loss. Every gradient (its shape and a real numeric dtype) and every
         parameter (writable data) is checked before any parameter or state changes.
         """
+        self._step_calls += 1
+        return self._step(closure)
+
+    def _step(self, closure: Callable | None):
+        """The work of ``step()``: ``closure()``, then ``_update`` for every parameter with a grad."""
         loss = None
         if closure is not None:
             with enable_grad():
@@ -260,13 +272,14 @@ class Optimizer:
             packed['params'] = [index.setdefault(p, len(index)) for p in group['params']]
             groups.append(packed)
         state = {index[p]: self._pack_state(s) for p, s in self.state.items()}
-        return {'state': state, 'param_groups': groups}
+        return {'state': state, 'param_groups': groups, 'kind': type(self).__name__}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load what ``state_dict()`` returned (arrays are copied, floating ones cast to each
-        parameter's dtype). Everything is checked first: the number of groups, each group's
-        size, the state indices and the array shapes; a mismatch raises ValueError naming it
-        and leaves the optimizer unchanged. Indices may also be the strings of the numbers."""
+        parameter's dtype). Everything is checked first: that it is this optimizer's kind of
+        state (``_check_kind``), the number of groups, each group's size, the state indices
+        and the array shapes; a mismatch raises ValueError naming it and leaves the optimizer
+        unchanged. Indices may also be the strings of the numbers."""
         if not isinstance(state_dict, dict) or not {'state', 'param_groups'} <= set(state_dict):
             got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
             raise ValueError("load_state_dict: expected a dict with keys 'state' and 'param_groups', "
@@ -279,6 +292,7 @@ class Optimizer:
         if not isinstance(state_dict['state'], dict):
             raise ValueError("load_state_dict: 'state' must be a dict, "
                              f"got {type(state_dict['state']).__name__}")
+        self._check_kind(state_dict, saved_groups)
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"load_state_dict: the state dict has {len(saved_groups)} parameter groups, "
                              f"the optimizer has {len(self.param_groups)}")
@@ -309,6 +323,25 @@ class Optimizer:
         self.param_groups[:] = new_groups
         self.state.clear()
         self.state.update(new_state)
+
+    def _check_kind(self, state_dict: dict[str, Any], saved_groups: list[dict]) -> None:
+        """ValueError unless ``state_dict`` is the state of this kind of optimizer: its
+        ``'kind'`` must be this class's name. A state dict without one (saved before the kind
+        was recorded, or converted from PyTorch) must hold every option of this optimizer in
+        every group, which another optimizer's groups do not (Adam's lack SGD's momentum)."""
+        mine = type(self).__name__
+        kind = state_dict.get('kind')
+        if kind is not None:
+            if kind != mine:
+                raise ValueError(f"load_state_dict: the state dict comes from {kind}, not {mine}: an "
+                                 "optimizer loads only the state of its own class")
+            return
+        for g, saved in enumerate(saved_groups):
+            missing = sorted(set(self.defaults) - set(saved))
+            if missing:
+                foreign = sorted(set(saved) - set(self.defaults) - {'params', 'initial_lr'})
+                raise ValueError(f"load_state_dict: param_groups[{g}] lacks the {mine} options {missing} "
+                                 f"and holds {foreign}: it is another optimizer's state, not a {mine}'s")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
