@@ -119,7 +119,7 @@ def _check_not_edited(node: Value, fn) -> None:
     recorded (the gradient would be computed from the new numbers, silently wrong)."""
     saved = (fn.inputs if fn.saves_inputs else ()) + ((node,) if fn.saves_output else ())
     for value in saved:
-        if isinstance(value, Value) and value._edited_at > fn.sequence:
+        if isinstance(value, Value) and getattr(value, '_edited_at', -1) > fn.sequence:
             role = 'output' if value is node else 'input'
             raise RuntimeError(
                 f"backward: an {role} of '{fn.name}' (shape {value.shape}) that its backward needs was "

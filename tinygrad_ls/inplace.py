@@ -52,7 +52,7 @@ def check_allowed(value: Value, name: str, *operands) -> None:
 
 def mark_edited(value: Value) -> Value:
     """Bump ``value``'s version after an in-place write; returns ``value``."""
-    value._version += 1
+    value._edits = value._version + 1
     value._edited_at = edits.latest = sequence_mark()
     return value
 

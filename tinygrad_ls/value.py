@@ -41,7 +41,9 @@ class Value(PythonConversions):
     and lists become the default float dtype; ndarrays keep theirs (and are not copied).
     """
 
-    __slots__ = ('data', 'grad', 'requires_grad', 'name', '_fn', '_hooks', '_version', '_edited_at',
+    # `_edits` and `_edited_at` are set only by an in-place update (inplace.py): unset, they
+    # cost nothing on the path every op takes, and readers fall back to 0 / -1.
+    __slots__ = ('data', 'grad', 'requires_grad', 'name', '_fn', '_hooks', '_edits', '_edited_at',
                  '__weakref__')
     __array_ufunc__ = None  # make `ndarray op Value` dispatch to Value's reflected operator
 
@@ -54,7 +56,6 @@ class Value(PythonConversions):
         self.name = name
         self._fn = None
         self._hooks = None
-        self._version = self._edited_at = 0
         if requires_grad:
             self.requires_grad_(True)
 
@@ -68,7 +69,6 @@ class Value(PythonConversions):
         value = object.__new__(Value)
         value.data = array
         value.grad = value.name = value._hooks = None
-        value._version = value._edited_at = 0  # in-place updates: see inplace.py
         value.requires_grad = fn is not None
         value._fn = fn
         return value
@@ -89,6 +89,11 @@ class Value(PythonConversions):
     @property
     def dtype(self) -> np.dtype:
         return self.data.dtype
+
+    @property
+    def _version(self) -> int:
+        """How many in-place updates this Value has had (PyTorch's ``_version``)."""
+        return getattr(self, '_edits', 0)
 
     @property
     def op(self) -> str:
