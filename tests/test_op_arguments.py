@@ -62,12 +62,38 @@ def test_matmul_with_a_list_constant_second_derivative_closed_form():
     np.testing.assert_allclose(np.stack(hessian_rows), 2 * np.outer(a, a))
 
 
-def test_recorded_inputs_are_the_converted_constants():
-    x = leaf(normal(rng, (2, 2)))
-    y = x @ [[1.0, 0.0], [0.0, 1.0]]
-    constant = y._fn.inputs[1]
-    assert isinstance(constant, np.ndarray) and constant.shape == (2, 2)
+def test_create_graph_backward_gets_the_converted_constants():
+    """A list constant reaches a create_graph backward as the array forward saw."""
+    seen = []
+
+    class Spy(Function):
+        name = 'spy'
+
+        def forward(self, x, c):
+            return x * c
+
+        def backward(self, grad, out, x, c):
+            seen.append(type(c))
+            return grad * c, None
+
+    x = leaf(normal(rng, (2,)))
+    y = Spy.apply(x, [2.0, 3.0])
     assert y.parents == (x,)
+    tl.grad(y.sum(), x, create_graph=True)
+    tl.grad(y.sum(), x)
+    assert seen == [np.ndarray, np.ndarray]
+
+
+def test_apply_builds_its_results_as_value_wrap_does():
+    """``Function.apply`` inlines ``Value._wrap``: the two must set the same slots alike."""
+    x = leaf(normal(rng, (3,)))
+    recorded, plain = x * 2, Value(np.ones(3)) * 2
+    for made, wrapped in ((recorded, Value._wrap(recorded.data, recorded._fn)),
+                          (plain, Value._wrap(plain.data))):
+        for slot in ('data', 'grad', 'name', '_hooks', 'requires_grad', '_fn'):
+            assert getattr(made, slot) is getattr(wrapped, slot), slot
+        for slot in ('_edits', '_edited_at'):
+            assert not hasattr(made, slot) and not hasattr(wrapped, slot)
 
 
 def test_numbers_stay_numbers_in_recorded_inputs():

@@ -97,8 +97,8 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             fn = node._fn
             if fn.sequence < latest_edit:
                 _check_not_edited(node, fn)
-            if create_graph:
-                out, inputs = node, fn.inputs
+            if create_graph:  # the Values, and each constant as forward saw it (a list as an array)
+                out, inputs = node, _graph_inputs(fn)
             else:
                 out, inputs = node.data, fn.input_data
             # Plain positional calls for one and two inputs: Python inlines those, while a
@@ -112,6 +112,13 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             edges = zip(fn.inputs, fn.needs_input_grad, input_grads)
         _finish_leaves(pending, results, wanted, create_graph)
     return results
+
+
+def _graph_inputs(fn) -> tuple:
+    """``fn``'s inputs for a ``create_graph`` backward: the Values, and every constant as the
+    converted array forward got (``input_data``), so that backward sees the same kind of
+    input in both modes (``x @ [[1., 2.], [3., 4.]]`` differentiates twice)."""
+    return tuple([arg if isinstance(arg, Value) else data for arg, data in zip(fn.inputs, fn.input_data)])
 
 
 def _check_not_edited(node: Value, fn) -> None:

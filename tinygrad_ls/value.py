@@ -61,11 +61,11 @@ class Value(PythonConversions):
 
     @staticmethod
     def _wrap(array: np.ndarray, fn=None) -> Value:
-        """The one fast way to build a Value: ``array`` (an ndarray, taken as it is: not
-        converted, not copied) with ``fn`` the op that made it, or ``fn=None`` for a leaf that
-        requires no grad (op results under no_grad, constants, detached data). Every op's
-        result goes through here, so it sets the slots directly instead of running
-        ``__init__``'s conversions."""
+        """The fast way to build a Value: ``array`` (an ndarray, taken as it is: not converted,
+        not copied) with ``fn`` the op that made it, or ``fn=None`` for a leaf that requires no
+        grad (comparisons, detached data, returned gradients). It sets the slots directly
+        instead of running ``__init__``'s conversions. ``Function.apply`` builds every op's
+        result the same way, inlined (a test keeps the two alike)."""
         value = object.__new__(Value)
         value.data = array
         value.grad = value.name = value._hooks = None
