@@ -493,3 +493,30 @@ def test_demo_writes_svgs(tmp_path, capsys):
     for path in paths.values():
         assert_svg(path)
     assert 'wrote' in capsys.readouterr().out
+
+
+def test_op_settings_show_under_the_op_name():
+    """An op's ``extra_repr()`` (a convolution's kernel, stride, padding) is drawn in its node."""
+    from tinygrad_ls.ops.base import Function
+
+    class Scaled(Function):
+        name = 'scaled'
+
+        def __init__(self, factor):
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
+        def backward(self, grad, out, x):
+            return (grad * self.factor,)
+
+        def extra_repr(self):
+            return f"factor={self.factor}"
+
+    x = Value(np.ones(3), requires_grad=True)
+    y = Scaled.apply(x, factor=2.5).sum()
+    source = tl.draw_graph(y).source
+    assert 'scaled<br/><font point-size="8">factor=2.5</font>' in source
+    assert 'scaled<br/>factor=2.5' in tl.to_mermaid(y)
+    assert 'factor' not in tl.draw_graph((x * 2).sum()).source  # ops without settings: unchanged

@@ -66,6 +66,11 @@ class Function:
     def backward(self, grad, out, *inputs):
         raise NotImplementedError
 
+    def extra_repr(self) -> str:
+        """The op's settings as graph pictures show them under its name (``'stride=(2, 2),
+        padding=(1, 1)'`` for a convolution); ``''`` for none."""
+        return ''
+
     @classmethod
     def apply(cls, *args, **params) -> Value:
         """Run the op on ``args`` (Values, ndarrays or numbers) and record it if grad is needed.

@@ -107,10 +107,11 @@ def _value_label(node: ValueNode, show_data: bool, show_grad: bool) -> str:
 
 
 def _op_label(op: OpNode) -> str:
+    settings = f'<br/><font point-size="8">{html_text(op.settings)}</font>' if op.settings else ''
     if all(arg is None for arg in op.args):
-        return f'<{html_text(op.name)}>'
+        return f'<{html_text(op.name)}{settings}>'
     args = ', '.join('·' if arg is None else arg for arg in op.args)
-    return f'<{html_text(op.name)}<font point-size="9">({html_text(args)})</font>>'
+    return f'<{html_text(op.name)}<font point-size="9">({html_text(args)})</font>{settings}>'
 
 
 def _module_label(node: ModuleNode, show_data: bool, show_grad: bool) -> str:

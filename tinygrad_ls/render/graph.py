@@ -49,7 +49,7 @@ class ValueNode:
 @dataclass(eq=False)
 class OpNode:
     """A recorded op: ``args`` has one entry per argument, None for a Value, else the short
-    text of the constant."""
+    text of the constant; ``settings`` is the op's ``extra_repr()`` (kernel, stride, …)."""
     id: str
     name: str
     args: tuple
@@ -57,6 +57,7 @@ class OpNode:
     output: ValueNode
     module: str = ''
     cluster: str = ''
+    settings: str = ''
 
 
 @dataclass(eq=False)
@@ -206,7 +207,7 @@ def extract(root: Value | Iterable[Value], params: Params = None, module: Module
             continue
         op = OpNode('op' + node.id[1:], fn.name, tuple(
             None if isinstance(arg, Value) else constant_text(arg) for arg in fn.inputs),
-            fn.sequence, node)
+            fn.sequence, node, settings=fn.extra_repr())
         ops.append(op)
         positional = fn.name not in COMMUTATIVE_OPS and op.args.count(None) > 1
         hidden_edge = False

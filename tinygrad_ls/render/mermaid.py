@@ -103,7 +103,8 @@ def _body(graph: Graph, show_data: bool, show_grad: bool) -> list:
         if isinstance(node, ValueNode):
             return _value_node(node, show_data, show_grad, styles)
         if isinstance(node, OpNode):
-            return _node(node.id, [mermaid_text(_op_text(node))], 'op')
+            settings = [mermaid_text(node.settings)] if node.settings else []
+            return _node(node.id, [mermaid_text(_op_text(node)), *settings], 'op')
         return _module_node(node, show_data, show_grad)
 
     hidden = f'{HIDDEN_ID}>"… {graph.hidden} more values (max_nodes={graph.max_nodes})"]'
