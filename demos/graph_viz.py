@@ -4,7 +4,7 @@ the gradient flows back through it.
     python demos/graph_viz.py            # writes demos/output/*.svg
     python demos/graph_viz.py --docs     # rewrites docs/images/*.svg, the pictures of docs/visualization.md
 
-Three pictures, each an ``.svg`` file:
+Four pictures, each an ``.svg`` file:
 
 - ``micrograd_expression.svg``: the scalar expression from micrograd's README, every value
   with its data and gradient (dg/da = 138.8, dg/db = 645.6);
@@ -12,7 +12,10 @@ Three pictures, each an ``.svg`` file:
   the nodes of each layer in a box named as in ``model.named_parameters()``;
 - ``vanishing_gradient.svg``: a deep stack of Linear + sigmoid blocks, each block collapsed
   to one node; the colour of the parameter gradients fades from green (healthy) near the
-  loss to dark blue (vanished) at the input.
+  loss to dark blue (vanished) at the input;
+- ``cnn_training_step.svg``: one training step of a small CNN (conv → batch norm → ReLU →
+  max-pool → linear), each layer in a box, each op labelled with its kernel, stride and
+  padding.
 
 Rendering needs the Graphviz program (``apt-get install graphviz``, ``brew install
 graphviz``, ...) or ``pip install graphviz-pure``.
@@ -97,16 +100,33 @@ def vanishing_gradient(depth: int = 10, seed: int = 0):
     return model, loss
 
 
+def cnn_training_step(seed: int = 0):
+    """One step of a CNN on two 6x6 one-channel images: Conv2d(1, 4, 3, padding=1) ->
+    BatchNorm2d -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(36, 3), cross-entropy, backward.
+    Returns ``(model, loss)``."""
+    tl.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+    images = Value(rng.uniform(0, 1, (2, 1, 6, 6)).astype(np.float32), name='images')
+    loss = F.cross_entropy(model(images), np.array([0, 2]))
+    loss.name = 'loss'
+    loss.backward()
+    return model, loss
+
+
 def drawings() -> dict:
-    """File name -> drawing, for the three pictures."""
+    """File name -> drawing, for the four pictures."""
     _, _, g = micrograd_expression()
     mlp, mlp_loss = mlp_training_step()
     deep, deep_loss = vanishing_gradient()
+    cnn, cnn_loss = cnn_training_step()
     blocks = [f"blocks.{i}" for i in range(len(deep.blocks))]
     return {
         'micrograd_expression.svg': tl.draw_graph(g, rankdir='TB'),
         'mlp_training_step.svg': tl.draw_graph(mlp_loss, module=mlp),
         'vanishing_gradient.svg': tl.draw_graph(deep_loss, module=deep, collapse=blocks, rankdir='TB'),
+        'cnn_training_step.svg': tl.draw_graph(cnn_loss, module=cnn),
     }
 
 

@@ -111,3 +111,20 @@ def test_micrograd_demo_prints_the_readme_numbers(capsys):
     assert '24.7041' in printed
     assert '138.8338' in printed
     assert '645.5773' in printed
+
+
+def test_cnn_digits_trains_and_draws_its_pictures(tmp_path, capsys):
+    out = load_demo('cnn_digits').main(epochs=4, n_samples=500, channels=(8, 16), compare_mlp_epochs=2,
+                                       output_dir=tmp_path, show_progress=False)
+    assert out['test_accuracy'] > 0.6 and 0.0 < out['mlp_test_accuracy'] <= 1.0
+    assert len(out['history']['val_accuracy']) == 4 and out['history']['loss'][-1] < out['history']['loss'][0]
+    assert_png(out['filters'])
+    assert_png(out['confusion'])
+    printed = capsys.readouterr().out
+    assert 'CNN test accuracy' in printed and 'MLP test accuracy' in printed
+
+
+def test_cnn_digits_raises_below_the_required_accuracy(tmp_path):
+    with pytest.raises(RuntimeError, match='below the required'):
+        load_demo('cnn_digits').main(epochs=1, n_samples=200, channels=(4, 8), compare_mlp_epochs=None,
+                                     output_dir=tmp_path, show_progress=False, required_accuracy=0.999)

@@ -8,10 +8,14 @@
 from . import functional, init, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .containers import ModuleDict, ModuleList
+from .conv import Conv1d, Conv2d
+from .embedding import Embedding
 from .layers import MLP, Dropout, Flatten, Identity, Linear, Sequential
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     'Parameter', 'Module', 'Linear', 'Sequential', 'MLP', 'ReLU', 'Tanh', 'Sigmoid', 'Identity',
@@ -19,4 +23,6 @@ __all__ = [
     'functional', 'utils',
     'ModuleList', 'ModuleDict', 'Flatten', 'init',
     'LeakyReLU', 'GELU', 'SiLU', 'ELU', 'Softplus', 'Softmax', 'LogSoftmax', 'NLLLoss',
+    'Conv1d', 'Conv2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d',
+    'LayerNorm', 'BatchNorm1d', 'BatchNorm2d', 'Embedding',
 ]
