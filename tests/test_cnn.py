@@ -15,14 +15,14 @@ pytestmark = pytest.mark.torch
 
 def ours():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 6, 3, stride=1, padding='same', bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                         nn.Conv2d(4, 6, 3, padding='same', bias=False), nn.BatchNorm2d(6), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
 
 
 def theirs(torch):
     t = torch.nn
     return t.Sequential(t.Conv2d(1, 4, 3, padding=1), t.BatchNorm2d(4), t.ReLU(), t.MaxPool2d(2),
-                        t.Conv2d(4, 6, 3, stride=1, padding='same', bias=False), t.BatchNorm2d(6), t.ReLU(),
+                        t.Conv2d(4, 6, 3, padding='same', bias=False), t.BatchNorm2d(6), t.ReLU(),
                         t.AdaptiveAvgPool2d(1), t.Flatten(), t.Linear(6, 3))
 
 
