@@ -128,3 +128,18 @@ def test_cnn_digits_raises_below_the_required_accuracy(tmp_path):
     with pytest.raises(RuntimeError, match='below the required'):
         load_demo('cnn_digits').main(epochs=1, n_samples=200, channels=(4, 8), compare_mlp_epochs=None,
                                      output_dir=tmp_path, show_progress=False, required_accuracy=0.999)
+
+
+def test_gpt_pretrain_runs_reports_baselines_and_saves_a_checkpoint(tmp_path, capsys):
+    out = load_demo('gpt_pretrain').main(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4,
+                                         steps=30, max_chars=30_000, eval_every=10, output_dir=tmp_path,
+                                         show_progress=False)
+    assert out['bigram_bits'] < out['unigram_bits'] < 7.0
+    assert out['history']['train_bits'][-1] < out['history']['train_bits'][0]
+    assert out['sample'].startswith('Return the ') and len(out['sample']) == len('Return the ') + 200
+    for path in out['plots']:
+        assert_png(path)
+    state = tl.load(out['checkpoint'])
+    assert set(state) == {'model', 'tokenizer', 'config'} and state['config']['n_embd'] == 16
+    printed = capsys.readouterr().out
+    assert 'bits per character' in printed and 'bigram' in printed

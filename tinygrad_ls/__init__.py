@@ -4,7 +4,7 @@
     x = tl.Value([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
-from . import data, metrics, nn, optim, train
+from . import data, datasets, metrics, models, nn, optim, train
 from .combine import chunk, concat, maximum, minimum, split, stack, where
 from .creation import (
     arange,
@@ -40,5 +40,5 @@ __all__ = [
     'full', 'arange', 'linspace', 'eye', 'zeros_like', 'ones_like', 'randn_like', 'randint',
     'concat', 'stack', 'where', 'maximum', 'minimum', 'split', 'chunk', 'jacobian', 'hessian',
     'nn', 'optim', 'data', 'train', 'metrics', 'least_squares', 'save', 'load',
-    'draw_graph', 'to_mermaid', 'save_graph',
+    'draw_graph', 'to_mermaid', 'save_graph', 'models', 'datasets',
 ]

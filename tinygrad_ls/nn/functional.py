@@ -39,6 +39,7 @@ from .functional_activations import (
     softplus,
     tanh,
 )
+from .functional_attention import scaled_dot_product_attention
 from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
 from .functional_norm import batch_norm, embedding, layer_norm
 
@@ -48,7 +49,7 @@ __all__ = [
     'mse_loss', 'l1_loss', 'huber_loss', 'binary_cross_entropy',
     'binary_cross_entropy_with_logits', 'cross_entropy', 'nll_loss',
     'conv1d', 'conv2d', 'max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d',
-    'layer_norm', 'batch_norm', 'embedding',
+    'layer_norm', 'batch_norm', 'embedding', 'scaled_dot_product_attention',
 ]
 
 # a float target of class indices is usually a Python list that went through Value()

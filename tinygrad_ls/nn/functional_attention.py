@@ -1,0 +1,125 @@
+"""Scaled dot-product attention (re-exported by ``nn.functional``; use it as
+``F.scaled_dot_product_attention``).
+
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)   # (B, H, T, D) each
+
+Composed from recorded Value ops (matmul, ``where``, softmax), so first and second derivatives
+come from the engine. A query row whose every key is masked out gives a row of zeros (and a
+zero gradient) instead of NaN, as PyTorch's default CPU kernel does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..checks import check_number
+from ..value import Value
+from .functional_activations import _as_value
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Value:
+    """``softmax(q kᵀ · scale + mask) v`` with PyTorch's arguments and mask polarity.
+
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the leading
+    axes broadcast. ``attn_mask`` broadcasts to (..., L, S): a bool mask means **True = attend**,
+    a float mask is added to the scores (it may be a Value that requires grad). ``is_causal``
+    lets query ``i`` attend to keys ``j <= i`` (the mask aligned to the upper left, as in
+    PyTorch); it cannot be combined with ``attn_mask``. ``scale`` defaults to ``1 / sqrt(E)``.
+    ``dropout_p > 0`` drops attention weights with the library's generator (always: this
+    functional has no training flag, as in PyTorch).
+    """
+    name = 'scaled_dot_product_attention'
+    query, key, value = _as_value(query), _as_value(key), _as_value(value)
+    _check_shapes(name, query, key, value)
+    check_probability_arg(name, dropout_p)
+    length, source = query.shape[-2], key.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both "
+                             f"(attn_mask of shape {np.shape(attn_mask)})")
+        attn_mask = np.tril(np.ones((length, source), dtype=bool))
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
+    else:
+        scale = check_number(name, 'scale', scale)
+    mask = None
+    if attn_mask is not None:
+        mask = additive_mask(name, attn_mask, query, key.shape[:-2], length, source, attend=True)
+    output, _ = attention(query, key, value, mask, dropout_p, scale)
+    return output
+
+
+def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, scale: float) -> tuple:
+    """The unchecked core, shared with ``nn.MultiheadAttention``: ``(output, weights)`` with
+    weights (..., L, S) after dropout. ``mask`` is None or additive (an ndarray with -inf where
+    masked out, or a float Value). Rows whose every score is -inf get zero weights."""
+    from .functional import dropout  # functional imports this module
+    scores = (query @ key.transpose(_swap_last(key.ndim))) * scale
+    if mask is not None:
+        scores = scores + mask
+    dead_rows = np.isneginf(scores.data).all(axis=-1, keepdims=True)
+    if dead_rows.any():
+        scores = scores.masked_fill(dead_rows, 0.0)
+    weights = scores.softmax(axis=-1)
+    if dead_rows.any():
+        weights = weights.masked_fill(dead_rows, 0.0)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ value, weights
+
+
+def additive_mask(name: str, mask, query: Value, key_batch: tuple, length: int, source: int,
+                  attend: bool):
+    """``attn_mask`` checked to broadcast to the scores (..., L, S), then ``as_additive``."""
+    shape = np.shape(mask.data if isinstance(mask, Value) else mask)
+    scores_shape = np.broadcast_shapes(query.shape[:-2], key_batch) + (length, source)
+    try:
+        np.broadcast_shapes(shape, (length, source))
+        np.broadcast_shapes(shape, scores_shape)
+    except ValueError:
+        raise ValueError(f"{name}: attn_mask of shape {shape} does not broadcast to the scores' shape "
+                         f"{scores_shape} (..., L, S)") from None
+    return as_additive(name, 'attn_mask', mask, query.dtype, attend)
+
+
+def as_additive(name: str, what: str, mask, dtype: np.dtype, attend: bool):
+    """A bool or float mask as something to add to the scores: a bool mask becomes an ndarray
+    of 0 and -inf (``attend``: True means attend, else True means masked out); a float mask
+    stays as it is (a Value keeps its graph; an array is cast to ``dtype``)."""
+    array = mask.data if isinstance(mask, Value) else np.asarray(mask)
+    if array.dtype == bool:
+        keep = array if attend else ~array
+        return np.where(keep, 0.0, -np.inf).astype(dtype)
+    if array.dtype.kind != 'f':
+        raise TypeError(f"{name}: {what} must be bool or float, got dtype {array.dtype} "
+                        f"(shape {array.shape})")
+    return mask if isinstance(mask, Value) else array.astype(dtype, copy=False)
+
+
+def _check_shapes(name: str, query: Value, key: Value, value: Value) -> None:
+    shapes = f"query {query.shape}, key {key.shape}, value {value.shape}"
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise ValueError(f"{name}: query, key and value need at least 2 dimensions (..., L, E), got {shapes}")
+    if query.dtype.kind != 'f':
+        raise TypeError(f"{name}: query must have a float dtype, got {query.dtype} ({shapes})")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"{name}: query and key must share the last dimension E, got {shapes}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{name}: key and value must have the same sequence length S, got {shapes}")
+    try:
+        np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{name}: the leading (batch) dimensions do not broadcast: {shapes}") from None
+
+
+def check_probability_arg(name: str, p: float, argument: str = 'dropout_p') -> None:
+    """ValueError unless the dropout probability ``argument`` is in [0, 1]."""
+    if not 0.0 <= check_number(name, argument, p) <= 1.0:
+        raise ValueError(f"{name}: {argument} must be in [0, 1], got {p!r}")
+
+
+def _swap_last(ndim: int) -> tuple:
+    """The permutation that swaps the last two axes."""
+    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
