@@ -4,7 +4,7 @@ the gradient flows back through it.
     python demos/graph_viz.py            # writes demos/output/*.svg
     python demos/graph_viz.py --docs     # rewrites docs/images/*.svg, the pictures of docs/visualization.md
 
-Four pictures, each an ``.svg`` file:
+Five pictures, each an ``.svg`` file:
 
 - ``micrograd_expression.svg``: the scalar expression from micrograd's README, every value
   with its data and gradient (dg/da = 138.8, dg/db = 645.6);
@@ -15,7 +15,9 @@ Four pictures, each an ``.svg`` file:
   loss to dark blue (vanished) at the input;
 - ``cnn_training_step.svg``: one training step of a small CNN (conv → batch norm → ReLU →
   max-pool → linear), each layer in a box, each op labelled with its kernel, stride and
-  padding.
+  padding;
+- ``gpt_training_step.svg``: one training step of a two-block GPT, each block's attention,
+  MLP and LayerNorms collapsed to one node apiece, so the picture stays readable.
 
 Rendering needs the Graphviz program (``apt-get install graphviz``, ``brew install
 graphviz``, ...) or ``pip install graphviz-pure``.
@@ -115,18 +117,33 @@ def cnn_training_step(seed: int = 0):
     return model, loss
 
 
+def gpt_training_step(seed: int = 0):
+    """One step of a tiny GPT (2 blocks, width 16) on random tokens; returns ``(model, loss)``."""
+    tl.manual_seed(seed)
+    model = tl.models.GPT(tl.models.GPTConfig(vocab_size=32, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    tokens = np.random.default_rng(seed).integers(0, 32, (2, 9))
+    _, loss = model(tokens[:, :-1], tokens[:, 1:])
+    loss.name = 'loss'
+    loss.backward()
+    return model, loss
+
+
 def drawings() -> dict:
-    """File name -> drawing, for the four pictures."""
+    """File name -> drawing, for the five pictures."""
     _, _, g = micrograd_expression()
     mlp, mlp_loss = mlp_training_step()
     deep, deep_loss = vanishing_gradient()
     cnn, cnn_loss = cnn_training_step()
+    gpt, gpt_loss = gpt_training_step()
     blocks = [f"blocks.{i}" for i in range(len(deep.blocks))]
+    gpt_parts = [f"transformer.h.{i}.{part}" for i in range(len(gpt.transformer.h))
+                 for part in ('ln_1', 'attn', 'ln_2', 'mlp')]
     return {
         'micrograd_expression.svg': tl.draw_graph(g, rankdir='TB'),
         'mlp_training_step.svg': tl.draw_graph(mlp_loss, module=mlp),
         'vanishing_gradient.svg': tl.draw_graph(deep_loss, module=deep, collapse=blocks, rankdir='TB'),
         'cnn_training_step.svg': tl.draw_graph(cnn_loss, module=cnn),
+        'gpt_training_step.svg': tl.draw_graph(gpt_loss, module=gpt, collapse=gpt_parts),
     }
 
 

@@ -483,7 +483,7 @@ def test_demo_graphs_tell_their_story():
         warnings.simplefilter('error')
         drawings = demo.drawings()
     assert set(drawings) == {'micrograd_expression.svg', 'mlp_training_step.svg', 'vanishing_gradient.svg',
-                             'cnn_training_step.svg'}
+                             'cnn_training_step.svg', 'gpt_training_step.svg'}
     cnn_source = drawings['cnn_training_step.svg'].source
     assert 'conv2d' in cnn_source and 'padding=(1, 1)' in cnn_source and 'kernel_size=(2, 2)' in cnn_source
     assert all(isinstance(d, GraphDrawing) for d in drawings.values())
@@ -492,7 +492,7 @@ def test_demo_graphs_tell_their_story():
 @needs_dot
 def test_demo_writes_svgs(tmp_path, capsys):
     paths = load_demo('graph_viz').main(output_dir=tmp_path)
-    assert len(paths) == 4
+    assert len(paths) == 5
     for path in paths.values():
         assert_svg(path)
     assert 'wrote' in capsys.readouterr().out
