@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,7 @@ from matplotlib.figure import Figure  # draws with the Agg backend, no display n
 from sklearn.metrics import ConfusionMatrixDisplay
 
 import tinygrad_ls as tl
-from tinygrad_ls import nn, optim
-from tinygrad_ls.nn import functional as F
+from tinygrad_ls import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling demo, from anywhere
 import mlp_digits  # noqa: E402
@@ -94,21 +92,8 @@ def main(epochs: int = 30, lr: float = 3e-3, batch_size: int = 32, channels: tup
     tl.manual_seed(seed)
     model = make_cnn(channels)
     print(f"\nModel: {model!r}\n{sum(p.size for p in model.parameters()):,} parameters")
-    optimizer = optim.Adam(model.parameters(), lr=lr)
-    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    train_loader = tl.data.DataLoader(tl.data.TensorDataset(X_train, y_train), batch_size=batch_size,
-                                      shuffle=True)
-    val_loader = tl.data.DataLoader(tl.data.TensorDataset(X_val, y_val), batch_size=256)
-    print(f"Adam(lr={lr}) with cosine annealing over {epochs} epochs, batch size {batch_size}\n")
-
-    start = time.perf_counter()
-    history = tl.train.fit(model, F.cross_entropy, optimizer, train_loader, epochs=epochs,
-                           val_loader=val_loader, metrics={'accuracy': tl.metrics.accuracy},
-                           scheduler=scheduler, progress=show_progress)
-    seconds = time.perf_counter() - start
-    print(f"\n{'epoch':>5} {'train loss':>11} {'val loss':>9} {'val acc':>8}")
-    for epoch, row in enumerate(zip(history['loss'], history['val_loss'], history['val_accuracy']), start=1):
-        print(f"{epoch:>5} {row[0]:>11.4f} {row[1]:>9.4f} {row[2]:>8.3f}")
+    history, seconds = mlp_digits.train(model, (X_train, y_train), (X_val, y_val), epochs, lr, batch_size,
+                                        show_progress)
 
     model.eval()
     with tl.no_grad():

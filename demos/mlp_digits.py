@@ -72,6 +72,29 @@ def plot_history(history: dict, test_accuracy: float, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def train(model, train: tuple, val: tuple, epochs: int, lr: float, batch_size: int,
+          show_progress: bool) -> tuple:
+    """Adam with cosine annealing through ``tl.train.fit`` (validation accuracy per epoch),
+    then a table of the epochs; returns ``(history, seconds)``. Shared with cnn_digits.py."""
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    train_loader = tl.data.DataLoader(tl.data.TensorDataset(*train), batch_size=batch_size, shuffle=True)
+    val_loader = tl.data.DataLoader(tl.data.TensorDataset(*val), batch_size=256)
+    print(f"Adam(lr={lr}) with cosine annealing over {epochs} epochs, batch size {batch_size}\n")
+
+    start = time.perf_counter()
+    history = tl.train.fit(model, F.cross_entropy, optimizer, train_loader, epochs=epochs,
+                           val_loader=val_loader, metrics={'accuracy': tl.metrics.accuracy},
+                           scheduler=scheduler, progress=show_progress)
+    seconds = time.perf_counter() - start
+
+    print(f"\n{'epoch':>5} {'train loss':>11} {'val loss':>9} {'val acc':>8}")
+    for epoch, (loss, val_loss, val_acc) in enumerate(zip(history['loss'], history['val_loss'],
+                                                          history['val_accuracy']), start=1):
+        print(f"{epoch:>5} {loss:>11.4f} {val_loss:>9.4f} {val_acc:>8.3f}")
+    return history, seconds
+
+
 def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3, batch_size: int = 32,
          n_samples: int | None = None, seed: int = 0, output_dir: str | Path = OUTPUT_DIR,
          show_progress: bool = True, required_accuracy: float | None = None) -> dict:
@@ -90,23 +113,7 @@ def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3
     n_parameters = sum(p.size for p in model.parameters())
     print(f"\nModel: {model!r}\n{n_parameters:,} parameters")
 
-    optimizer = optim.Adam(model.parameters(), lr=lr)
-    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    train_loader = tl.data.DataLoader(tl.data.TensorDataset(X_train, y_train), batch_size=batch_size,
-                                      shuffle=True)
-    val_loader = tl.data.DataLoader(tl.data.TensorDataset(X_val, y_val), batch_size=256)
-    print(f"Adam(lr={lr}) with cosine annealing over {epochs} epochs, batch size {batch_size}\n")
-
-    start = time.perf_counter()
-    history = tl.train.fit(model, F.cross_entropy, optimizer, train_loader, epochs=epochs,
-                           val_loader=val_loader, metrics={'accuracy': tl.metrics.accuracy},
-                           scheduler=scheduler, progress=show_progress)
-    seconds = time.perf_counter() - start
-
-    print(f"\n{'epoch':>5} {'train loss':>11} {'val loss':>9} {'val acc':>8}")
-    for epoch, (loss, val_loss, val_acc) in enumerate(zip(history['loss'], history['val_loss'],
-                                                          history['val_accuracy']), start=1):
-        print(f"{epoch:>5} {loss:>11.4f} {val_loss:>9.4f} {val_acc:>8.3f}")
+    history, seconds = train(model, (X_train, y_train), (X_val, y_val), epochs, lr, batch_size, show_progress)
 
     model.eval()
     with tl.no_grad():
