@@ -1,10 +1,30 @@
 """What every benchmark here shares: interleaved timing and the table of ratios."""
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
 from collections.abc import Callable
+
+import numpy as np
+
+
+def parse_arguments(doc: str, torch, repeats: int, quick: bool = True) -> tuple[argparse.Namespace, str]:
+    """The options every benchmark takes (``--threads``, ``--repeats``, and ``--quick`` when
+    ``quick``); sets PyTorch's thread count to match. Returns the arguments and the versions
+    line that heads the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=repeats)
+    if quick:
+        parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
+    args = parser.parse_args()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    versions = (f"threads={args.threads} numpy={np.__version__} "
+                f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    return args, versions
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

@@ -14,7 +14,6 @@ NumPy's BLAS and PyTorch run with the same number of threads (``--threads``).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -32,10 +31,10 @@ import numpy as np
 import tinygrad_ls as tl
 
 try:
-    from common import print_table
+    from common import parse_arguments, print_table
 except ImportError:  # run from elsewhere than benchmarks/
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import print_table
+    from common import parse_arguments, print_table
 
 try:
     import torch
@@ -166,17 +165,10 @@ def workloads(quick: bool) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
-    args = parser.parse_args()
-    if torch is not None:
-        torch.set_num_threads(args.threads)
+    args, versions = parse_arguments(__doc__, torch, repeats=15)
     table = [(name, unit, 1e6 / ops if unit == 'us/op' else 1e3, runs, TARGETS[name])
              for name, ops, unit, runs in workloads(args.quick)]
-    print_table(table, 3 if args.quick else args.repeats, versions=f"threads={args.threads} "
-                f"numpy={np.__version__} torch={torch.__version__ if torch is not None else 'not installed'}")
+    print_table(table, 3 if args.quick else args.repeats, versions=versions)
 
 
 if __name__ == '__main__':

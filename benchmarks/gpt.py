@@ -18,7 +18,6 @@ tables show median times and ratios. Without PyTorch only our times are printed.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -33,7 +32,7 @@ import tinygrad_ls as tl
 from tinygrad_ls import optim
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved  # noqa: E402
+from common import interleaved, parse_arguments  # noqa: E402
 
 try:
     import torch
@@ -125,18 +124,8 @@ def copy_weights(ours, theirs) -> None:
 
 # --- workloads ----------------------------------------------------------------------------------
 
-def train_step_ours(model, optimizer, x: np.ndarray, y: np.ndarray):
-    def run():
-        _, loss = model(x, y)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return run
-
-
-def train_step_torch(model, optimizer, x: np.ndarray, y: np.ndarray):
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-
+def train_step(model, optimizer, x, y):
+    """One training step of either library's model (``x``, ``y`` in that library's form)."""
     def run():
         _, loss = model(x, y)
         loss.backward()
@@ -172,19 +161,13 @@ def row(name: str, unit: str, ours: float, theirs: float | None, ratio: float | 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=9)
-    parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
-    args = parser.parse_args()
+    args, versions = parse_arguments(__doc__, torch, repeats=9)
     if torch is not None:
-        torch.set_num_threads(args.threads)
         torch.manual_seed(0)
     size = sizes(args.quick)
     config = tl.models.GPTConfig(vocab_size=VOCAB, block_size=size['block_size'], n_layer=size['n_layer'],
                                  n_head=size['n_head'], n_embd=size['n_embd'])
-    print(f"threads={args.threads} numpy={np.__version__} "
-          f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    print(versions)
     print(f"GPT n_embd={config.n_embd} n_layer={config.n_layer} n_head={config.n_head} "
           f"block_size={config.block_size} vocab={VOCAB} batch={size['batch']} float32")
 
@@ -195,7 +178,7 @@ def main() -> None:
     ours = tl.models.GPT(config)
     ours.train()
     ours_opt = optim.AdamW(ours.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    runs = {'tinygrad_ls': train_step_ours(ours, ours_opt, x, y)}
+    runs = {'tinygrad_ls': train_step(ours, ours_opt, x, y)}
     theirs = None
     if torch is not None:
         theirs = TorchGPT(config)
@@ -209,7 +192,7 @@ def main() -> None:
         print(f"same loss check: ours {loss_ours:.6f} torch {loss_theirs:.6f} |diff| {difference:.1e} "
               f"{'ok' if difference < 1e-4 else 'MISMATCH'}")
         theirs_opt = torch.optim.AdamW(theirs.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        runs['torch'] = train_step_torch(theirs, theirs_opt, x, y)
+        runs['torch'] = train_step(theirs, theirs_opt, torch.from_numpy(x), torch.from_numpy(y))
 
     header = (f"{'workload':22s} {'unit':>5s} {'tinygrad_ls':>12s} {'torch':>10s} {'ours/torch':>11s} "
               f"{'target':>7s}")

@@ -14,7 +14,6 @@ ratio ours/torch against the target ratio. Without PyTorch only our times are pr
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -30,7 +29,7 @@ from tinygrad_ls import nn, optim
 from tinygrad_ls.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved  # noqa: E402
+from common import interleaved, parse_arguments  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'demos'))
 import cnn_digits  # noqa: E402
@@ -137,15 +136,8 @@ def workloads(quick: bool) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=9)
-    parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
-    args = parser.parse_args()
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} numpy={np.__version__} "
-          f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    args, versions = parse_arguments(__doc__, torch, repeats=9)
+    print(versions)
     header = (f"{'workload':20s} {'unit':>5s} {'tinygrad_ls':>12s} {'torch':>10s} {'ours/torch':>11s} "
               f"{'target':>7s}")
     print(header)

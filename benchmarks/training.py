@@ -22,7 +22,6 @@ if __name__ == '__main__':  # thread counts must be fixed before NumPy is import
     for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ[variable] = _threads
 
-import argparse
 
 import numpy as np
 
@@ -31,10 +30,10 @@ from tinygrad_ls import nn, optim
 from tinygrad_ls.nn import functional as F
 
 try:
-    from common import print_table
+    from common import parse_arguments, print_table
 except ImportError:  # run from elsewhere than benchmarks/
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import print_table
+    from common import parse_arguments, print_table
 
 try:
     import torch
@@ -236,15 +235,9 @@ def workloads() -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=9)
-    args = parser.parse_args()
-    if torch is not None:
-        torch.set_num_threads(args.threads)
+    args, versions = parse_arguments(__doc__, torch, repeats=9, quick=False)
     table = [(name, 'ms', 1e3, runs, TARGETS[name]) for name, runs in workloads()]
-    print_table(table, args.repeats, versions=f"threads={args.threads} numpy={np.__version__} "
-                f"torch={torch.__version__ if torch is not None else 'not installed'}")
+    print_table(table, args.repeats, versions=versions)
 
 
 if __name__ == '__main__':

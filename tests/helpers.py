@@ -30,6 +30,22 @@ def load_demo(name: str) -> ModuleType:
     return module
 
 
+def class_index_case(loss, make_input, **options):
+    """A gradcheck case for a class-index loss (``F.cross_entropy``, ``F.nll_loss``):
+    ``builder(rng, reduction) -> (fn, inputs)`` on ``make_input(rng)`` of shape (5, 4) against
+    the targets [2, 0, 3, 1, 0] (the second one set to ``ignore_index`` when given), ``weight``
+    and the other ``options`` passed to ``loss``."""
+    def build(rng, reduction):
+        target = np.array([2, 0, 3, 1, 0])
+        if 'ignore_index' in options:
+            target[1] = options['ignore_index']
+        kwargs = dict(options)
+        weight = kwargs.pop('weight', None)
+        fn = lambda x: loss(x, target, weight, reduction=reduction, **kwargs)  # noqa: E731
+        return fn, (leaf(make_input(rng)),)
+    return build
+
+
 def broadcasts(a: tuple, b: tuple) -> bool:
     """Whether NumPy broadcasts shapes ``a`` and ``b`` together."""
     try:

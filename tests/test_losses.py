@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import leaf
+from helpers import class_index_case, leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn
@@ -59,15 +59,7 @@ def bce_logits_weighted_case(rng, reduction):
 
 
 def cross_entropy_case(**options):
-    def build(rng, reduction):
-        target = np.array([2, 0, 3, 1, 0])
-        if 'ignore_index' in options:
-            target[1] = options['ignore_index']
-        kwargs = dict(options)
-        weight = kwargs.pop('weight', None)
-        fn = lambda x: F.cross_entropy(x, target, weight, reduction=reduction, **kwargs)
-        return fn, (leaf(rng.standard_normal((5, 4)) * 2),)
-    return build
+    return class_index_case(F.cross_entropy, lambda rng: rng.standard_normal((5, 4)) * 2, **options)
 
 
 def cross_entropy_1d_case(rng, reduction):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import leaf
+from helpers import class_index_case, leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn
@@ -72,15 +72,7 @@ def test_one_hot_parity(torch):
 # ---- nll_loss: gradcheck and gradgradcheck -------------------------------------------------------------
 def nll_case(**options):
     """builder(rng, reduction) -> (fn, inputs) for log-probabilities of shape (5, 4)."""
-    def build(rng, reduction):
-        target = np.array([2, 0, 3, 1, 0])
-        if 'ignore_index' in options:
-            target[1] = options['ignore_index']
-        kwargs = dict(options)
-        weight = kwargs.pop('weight', None)
-        fn = lambda x: F.nll_loss(x, target, weight, reduction=reduction, **kwargs)  # noqa: E731
-        return fn, (leaf(rng.standard_normal((5, 4)) - 2),)
-    return build
+    return class_index_case(F.nll_loss, lambda rng: rng.standard_normal((5, 4)) - 2, **options)
 
 
 def nll_1d_case(rng, reduction):
