@@ -222,10 +222,16 @@ def backward(root: Value, grad=None) -> None:
         raise RuntimeError("backward: this Value does not require grad (nothing it was made "
                            "from requires grad, or it was made under no_grad)")
     results = backprop([root], [_seed(root, grad, 'backward')])
-    _check_leaf_grads(results)
+    store_grads(results.keys(), results.values())
+
+
+def store_grads(nodes, grads) -> None:
+    """Give each node of ``nodes`` its gradient from ``grads`` (ndarrays, in the same order),
+    as ``backward`` does; ``tl.compile``'s replays store their gradients through it too."""
+    _check_leaf_grads(nodes)
     handed_to_leaves = set()
     with _accumulate_lock:  # leaves shared by graphs in other threads: read-add-write atomically
-        for node, node_grad in results.items():
+        for node, node_grad in zip(nodes, grads):
             if type(node_grad) is not np.ndarray:
                 node_grad = np.asarray(node_grad)
             if node._fn is not None:
@@ -247,11 +253,11 @@ def backward(root: Value, grad=None) -> None:
 _accumulate_lock = threading.Lock()
 
 
-def _check_leaf_grads(results: dict) -> None:
+def _check_leaf_grads(nodes) -> None:
     """Refuse, before any ``.grad`` is written, a leaf whose existing ``.grad`` (set by the
     user) is not an ndarray of the leaf's shape and dtype: adding onto it would fail half-way
     through the leaves, or change the grad's shape (by broadcasting) or dtype silently."""
-    for node in results:
+    for node in nodes:
         existing = node.grad
         if node._fn is not None or existing is None:
             continue

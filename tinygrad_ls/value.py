@@ -17,7 +17,7 @@ from .value_conversions import PythonConversions
 def _comparison(ufunc: np.ufunc) -> Callable:
     """A comparison method: ``ufunc`` on the raw data, a bool Value that takes no gradient."""
     def compare(self, other):
-        return Value._wrap(np.asarray(ufunc(self.data, operand_data(other))))
+        return nograd.Compare.apply(self, other, ufunc=ufunc)
     compare.__name__ = f"__{ufunc.__name__}__"
     return compare
 
@@ -263,13 +263,13 @@ class Value(PythonConversions):
         """Index of the maximum (int64, no gradient); over the flattened data without ``axis``."""
         if dim is not None or keepdim is not None:
             axis, keepdims = _axis('argmax', axis, keepdims, dim, keepdim)
-        return Value._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims), dtype=np.int64))
+        return nograd.ArgReduce.apply(self, pick=np.argmax, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Value:
         """Index of the minimum (int64, no gradient); over the flattened data without ``axis``."""
         if dim is not None or keepdim is not None:
             axis, keepdims = _axis('argmin', axis, keepdims, dim, keepdim)
-        return Value._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims), dtype=np.int64))
+        return nograd.ArgReduce.apply(self, pick=np.argmin, axis=axis, keepdims=keepdims)
 
     # ---- shape ------------------------------------------------------------------------------
     def reshape(self, *shape) -> Value:
@@ -363,5 +363,5 @@ def operand_data(other):
 
 # The op modules import Value, so they are imported after the class exists.
 from . import combine, engine, inplace  # noqa: E402
-from .ops import arithmetic, elementwise, reduce, shapes  # noqa: E402
+from .ops import arithmetic, elementwise, nograd, reduce, shapes  # noqa: E402
 

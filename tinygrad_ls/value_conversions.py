@@ -69,7 +69,8 @@ class PythonConversions:
     def __round__(self, ndigits: int | None = None) -> Value:
         """``round(v)`` / ``round(v, 2)``: a Value rounded elementwise (half to even), no grad,
         as ``torch.round``; ``round(v.item(), 2)`` gives a Python number."""
-        return self._wrap(np.asarray(np.round(self.data, ndigits or 0)))
+        from .ops.nograd import Round
+        return Round.apply(self, decimals=ndigits or 0)
 
     def tolist(self):
         """The data as (nested) Python lists of numbers; a number for a 0-d Value."""
