@@ -1,11 +1,13 @@
 """Functions that make new leaf Values: zeros, ones, full, eye, arange, linspace, the
-``*_like`` forms, and random draws (randn, rand, randint) from ``manual_seed``'s generator."""
+``*_like`` forms, and random draws (randn, rand, randint, randn_like) from ``manual_seed``'s
+generator. The draws are ops (``ops/random.py``) that draw in their ``forward``, so that a step
+compiled by ``tl.compile`` draws anew at every replay."""
 from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import get_default_dtype
-from .random import generator
+from .dtypes import as_array, get_default_dtype
+from .ops import random as random_ops
 from .value import Value, to_numpy
 
 
@@ -32,6 +34,13 @@ def _leaf(array: np.ndarray, requires_grad: bool) -> Value:
     return Value(array, requires_grad=requires_grad)
 
 
+def _drawn(sample: Value, requires_grad: bool) -> Value:
+    """The result of a random op as the leaf it is, checked as ``Value()`` checks data (a
+    non-numeric ``dtype`` is a TypeError) and set to require grad if asked."""
+    as_array(sample.data)
+    return sample.requires_grad_(True) if requires_grad else sample
+
+
 def zeros(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """A Value of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
     return _leaf(np.zeros(_shape_of(shape, 'zeros'), dtype=_dtype(dtype)), requires_grad)
@@ -49,14 +58,12 @@ def full(shape, fill_value, *, requires_grad: bool = False, dtype=None) -> Value
 
 def randn(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """Standard normal samples, ``randn(2, 3)`` or ``randn((2, 3))``; seeded by ``manual_seed``."""
-    sample = generator().standard_normal(_shape_of(shape, 'randn'))
-    return _leaf(sample.astype(_dtype(dtype)), requires_grad)
+    return _drawn(random_ops.Randn.apply(shape=_shape_of(shape, 'randn'), dtype=_dtype(dtype)), requires_grad)
 
 
 def rand(*shape, requires_grad: bool = False, dtype=None) -> Value:
     """Uniform samples on [0, 1), ``rand(2, 3)`` or ``rand((2, 3))``; seeded by ``manual_seed``."""
-    sample = generator().random(_shape_of(shape, 'rand'))
-    return _leaf(sample.astype(_dtype(dtype)), requires_grad)
+    return _drawn(random_ops.Rand.apply(shape=_shape_of(shape, 'rand'), dtype=_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=(), *, requires_grad: bool = False, dtype=None) -> Value:
@@ -66,8 +73,9 @@ def randint(low, high=None, size=(), *, requires_grad: bool = False, dtype=None)
         low, high = 0, low
     if not high > low:
         raise ValueError(f"randint: high must be greater than low, got low={low}, high={high}")
-    sample = generator().integers(low, high, size=_shape_of((size,), 'randint'))
-    return _leaf(sample.astype(np.dtype(dtype) if dtype is not None else np.int64), requires_grad)
+    sample = random_ops.Randint.apply(low=low, high=high, shape=_shape_of((size,), 'randint'),
+                                      dtype=np.dtype(dtype) if dtype is not None else np.int64)
+    return _drawn(sample, requires_grad)
 
 
 def arange(start, stop=None, step=1, *, requires_grad: bool = False, dtype=None) -> Value:
@@ -112,4 +120,4 @@ def randn_like(value, *, requires_grad: bool = False, dtype=None) -> Value:
     data = to_numpy(value)
     if dtype is None:
         dtype = data.dtype if data.dtype.kind == 'f' else get_default_dtype()
-    return _leaf(generator().standard_normal(data.shape).astype(dtype), requires_grad)
+    return _drawn(random_ops.Randn.apply(shape=data.shape, dtype=dtype), requires_grad)

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..checks import check_number
 from ..ops import losses as ops
+from ..ops import random as random_ops
 from ..ops.linear import FusedLinear
-from ..random import generator
 from ..value import Value, to_numpy
 from .functional_activations import (
     _as_value,
@@ -62,17 +62,13 @@ def dropout(input, p: float = 0.5, training: bool = True) -> Value:
     """Inverted dropout: each element is zeroed with probability ``p`` and the rest are scaled
     by ``1 / (1 - p)``, so the expected value is unchanged. The identity when
     ``training=False`` or ``p == 0``; all zeros when ``p == 1``. The mask is drawn from the
-    library's generator (seeded by ``tl.manual_seed``)."""
+    library's generator (seeded by ``tl.manual_seed``) inside the ``dropout`` op's forward,
+    so a step compiled by ``tl.compile`` draws a new mask at every replay."""
     check_probability('dropout', p)
     input = _as_value(input)
     if not training or p == 0:
         return input
-    if p == 1:
-        scale = np.zeros(input.shape, dtype=input.dtype)
-    else:
-        keep = generator().random(input.shape) >= p
-        scale = (keep * (1.0 / (1.0 - p))).astype(input.dtype)
-    return input * scale
+    return random_ops.Dropout.apply(input, p=p)
 
 
 def linear(input, weight, bias=None) -> Value:

@@ -54,6 +54,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``training=False``: the running arrays normalise (they are then required).
     ``weight``/``bias`` (C,) are optional; ``momentum`` is a number (``nn.BatchNorm*`` turns
     its ``momentum=None`` into the cumulative average ``1 / num_batches_tracked``)."""
+    return tracked_batch_norm(input, running_mean, running_var, None, weight, bias, training, momentum, eps)
+
+
+def tracked_batch_norm(input, running_mean, running_var, num_batches_tracked, weight=None, bias=None,
+                       training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5) -> Value:
+    """``batch_norm`` as ``nn.BatchNorm*`` calls it: with ``num_batches_tracked`` (a 0-d int64
+    ndarray, or None) a training call also adds 1 to that counter in place, and
+    ``momentum=None`` takes the cumulative average ``1 / num_batches_tracked``. The op does
+    both in its forward (so ``tl.compile`` replays them); errors name ``batch_norm``."""
     name = 'batch_norm'
     input = check_batch_norm_input(name, input, None, training)
     channels = input.shape[1]
@@ -61,15 +70,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training and running_mean is None:
         raise ValueError(f"{name}: running_mean and running_var are needed when training=False "
                          f"(input shape {input.shape})")
-    if momentum is None:
+    if momentum is None and num_batches_tracked is None:
         raise TypeError(f"{name}: momentum must be a number, got None (nn.BatchNorm1d/2d with "
-                        "momentum=None pass 1 / num_batches_tracked, the cumulative average)")
-    momentum = float(check_number(name, 'momentum', momentum))
+                        "momentum=None use 1 / num_batches_tracked, the cumulative average)")
+    if momentum is not None:
+        momentum = float(check_number(name, 'momentum', momentum))
     eps = check_eps(name, eps)
     params = _parameters(name, (channels,), input.shape, weight=weight, bias=bias)
     return norm_ops.BatchNorm.apply(input, *params, running_mean=running_mean, running_var=running_var,
                                     training=bool(training), momentum=momentum, eps=eps,
-                                    affine=(weight is not None, bias is not None))
+                                    affine=(weight is not None, bias is not None),
+                                    num_batches_tracked=num_batches_tracked)
 
 
 def embedding(input, weight, padding_idx: int | None = None) -> Value:

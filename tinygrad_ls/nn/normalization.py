@@ -13,7 +13,13 @@ from ..dtypes import get_default_dtype
 from ..value import Value, data_of
 from . import functional as F
 from . import init
-from .functional_norm import check_batch_norm_input, check_eps, check_layer_norm_input, check_normalized_shape
+from .functional_norm import (
+    check_batch_norm_input,
+    check_eps,
+    check_layer_norm_input,
+    check_normalized_shape,
+    tracked_batch_norm,
+)
 from .module import Module
 from .parameter import Parameter
 
@@ -109,18 +115,19 @@ class _BatchNorm(Module):
         if len(shape) not in self._input_dims:
             raise ValueError(f"{name}: expected an input of shape {self._layout}, got shape {shape}")
         input = check_batch_norm_input(name, input, self.num_features, self.training)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
-            if self.momentum is None:  # the cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
+        # A training step that tracks statistics counts itself in num_batches_tracked: the op
+        # adds 1 in its forward (and turns momentum=None into 1 / num_batches_tracked there),
+        # so a compiled step counts at every replay. Without the counter momentum is unused.
+        counting = self.training and self.track_running_stats
+        counter = self.num_batches_tracked if counting else None
+        momentum = 0.0 if self.momentum is None and not counting else self.momentum
         # eval() uses the running statistics, unless there are none; only a training step
         # that tracks them updates them
         batch_stats = self.training or self.running_mean is None
         tracked = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if tracked else None,
-                            self.running_var if tracked else None, self.weight, self.bias,
-                            batch_stats, factor, self.eps)
+        return tracked_batch_norm(input, self.running_mean if tracked else None,
+                                  self.running_var if tracked else None, counter, self.weight,
+                                  self.bias, batch_stats, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -205,13 +205,21 @@ class BatchNorm(Function):
     ``running = (1 - momentum) * running + momentum * batch_stat``, with the unbiased variance
     ``var * n / (n - 1)`` for ``running_var``; otherwise ``running_mean``/``running_var``
     normalise. ``weight``/``bias`` (C,), each optional (``affine`` says which were passed).
-    Saves ``mean`` and ``inv_std``, one per channel."""
+    Saves ``mean`` and ``inv_std``, one per channel.
+
+    ``num_batches_tracked`` (``nn.BatchNorm*``'s 0-d int64 counter, or None) counts the
+    training batches: a training forward adds 1 to it in place before updating the running
+    statistics, and ``momentum=None`` (allowed only with a counter) then takes the cumulative
+    average ``1 / num_batches_tracked``. Both happen in ``forward`` so that a step compiled by
+    ``tl.compile`` counts and averages at every replay, as eager calls do."""
     name = 'batch_norm'
 
     def __init__(self, running_mean=None, running_var=None, training: bool = False,
-                 momentum: float = 0.1, eps: float = 1e-5, affine: tuple = (False, False)):
+                 momentum: float | None = 0.1, eps: float = 1e-5, affine: tuple = (False, False),
+                 num_batches_tracked: np.ndarray | None = None):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps, self.affine = training, momentum, eps, affine
+        self.num_batches_tracked = num_batches_tracked
 
     def extra_repr(self) -> str:
         features = getattr(self, 'num_features', None)
@@ -229,7 +237,7 @@ class BatchNorm(Function):
             self.mean = _channel_sums(planes) / count
             out = planes - self.mean
             var = _channel_sums(out * out) / count
-            self._update_running(var, count)
+            self._update_running(var, count, self._count_batch())
             self.inv_std = _inv_std(var, self.eps)
         else:  # copies: a later training step updates the running arrays in place
             self.mean = np.array(self.running_mean, dtype=dtype).reshape(per_channel)
@@ -240,11 +248,21 @@ class BatchNorm(Function):
             out += bias.reshape(per_channel)
         return out.reshape(x.shape)
 
-    def _update_running(self, var: np.ndarray, count: int) -> None:
+    def _count_batch(self) -> float:
+        """Add this training batch to ``num_batches_tracked`` (if given, in place) and return
+        the momentum of the running update: ``momentum``, or ``1 / num_batches_tracked`` when
+        ``momentum`` is None (the cumulative average)."""
+        counter = self.num_batches_tracked
+        if counter is not None:
+            np.add(counter, 1, out=counter)
+            if self.momentum is None:
+                return 1.0 / float(counter)
+        return self.momentum
+
+    def _update_running(self, var: np.ndarray, count: int, momentum: float) -> None:
         """PyTorch's update of the running statistics, with the unbiased batch variance."""
         if self.running_mean is None:
             return
-        momentum = self.momentum
         self.running_mean *= 1 - momentum
         self.running_mean += momentum * self.mean.reshape(-1)
         self.running_var *= 1 - momentum
