@@ -4,7 +4,7 @@
     x = tl.Value([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
-from . import data, datasets, metrics, models, nn, optim, train
+from . import compiler, data, datasets, metrics, models, nn, optim, train
 from .combine import chunk, concat, maximum, minimum, split, stack, where
 from .creation import (
     arange,
@@ -20,6 +20,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .compiler import compile
 from .derivatives import hessian, jacobian
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import backward, grad
@@ -40,5 +41,5 @@ __all__ = [
     'full', 'arange', 'linspace', 'eye', 'zeros_like', 'ones_like', 'randn_like', 'randint',
     'concat', 'stack', 'where', 'maximum', 'minimum', 'split', 'chunk', 'jacobian', 'hessian',
     'nn', 'optim', 'data', 'train', 'metrics', 'least_squares', 'save', 'load',
-    'draw_graph', 'to_mermaid', 'save_graph', 'models', 'datasets',
+    'draw_graph', 'to_mermaid', 'save_graph', 'models', 'datasets', 'compile', 'compiler',
 ]

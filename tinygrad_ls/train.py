@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from . import compiler
+from .compiler import eager
 from .mode import no_grad
 from .optim.plateau import ReduceLROnPlateau
 from .value import Value, data_of, to_numpy
@@ -125,39 +127,73 @@ def _stop(epoch: int, index: int, what: str, found: list[str], output: Any) -> R
                         "the op that makes a NaN)")
 
 
-def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int) -> float:
+def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int, step=None) -> float:
     """One pass of training; the mean loss per sample (each batch's loss weighted by its size).
 
     A batch whose loss is not finite, or whose loss cannot be computed because something is
     not finite (a loss that refuses NaN), stops training with a RuntimeError before its
     backward() and step(). Only the scalar loss is checked on every batch; the batch, the
-    output and the parameters are looked at only then, to name the cause."""
+    output and the parameters are looked at only then, to name the cause. ``step``: the
+    compiled training step (``fit(compile=True)``), else each batch runs eagerly."""
     model.train()
     total, count = 0.0, 0
     for index, batch in enumerate(loader):
         inputs, targets = _split_batch(batch)
-        optimizer.zero_grad()
-        output = model(*inputs)
+        output = None
         try:
-            loss = loss_fn(output, targets)
+            if step is not None:
+                loss = step(*inputs, targets)
+            else:
+                optimizer.zero_grad()
+                output = model(*inputs)
+                loss = loss_fn(output, targets)
+                _check_loss(loss, output)
+                loss.backward()
+                optimizer.step()
         except (ValueError, ArithmeticError) as error:
-            found = _non_finite_sources(model, inputs, targets, output)
+            if isinstance(error, _LossNotFinite):
+                output = error.output
+                found = _non_finite_sources(model, inputs, targets, output)
+                raise _stop(epoch, index, f"is {error.value}", found, output) from None
+            found = _non_finite_sources(model, inputs, targets, output if output is not None else np.zeros(0))
             if not found:
                 raise
             what = f"cannot be computed (loss_fn raised {type(error).__name__})"
             raise _stop(epoch, index, what, found, output) from error
-        value = _loss_value(loss)  # checks for a single number before backward needs one
-        if not math.isfinite(value):  # a step on it would make every parameter nan, silently
-            found = _non_finite_sources(model, inputs, targets, output)
-            raise _stop(epoch, index, f"is {value}", found, output)
-        loss.backward()
-        optimizer.step()
         n = _batch_size(inputs)
-        total += value * n
+        total += _loss_value(loss) * n
         count += n
     if count == 0:
         raise ValueError("fit: the training loader yielded no batches")
     return total / count
+
+
+class _LossNotFinite(ArithmeticError):
+    def __init__(self, value: float, output) -> None:
+        super().__init__(f"the loss is {value}")
+        self.value, self.output = value, output
+
+
+@eager
+def _check_loss(loss, output) -> None:
+    """Refuse a loss that is not a single finite number, before backward() and step() (a step
+    on it would make every parameter nan, silently). Replayed at every step of a compiled fit."""
+    value = _loss_value(loss)
+    if not math.isfinite(value):
+        raise _LossNotFinite(value, output)
+
+
+def _compiled_step(model, loss_fn: Callable, optimizer):
+    """``fit``'s batch step, compiled: the same calls in the same order as the eager loop."""
+    def train_step(*batch):
+        optimizer.zero_grad()
+        output = model(*batch[:-1])
+        loss = loss_fn(output, batch[-1])
+        _check_loss(loss, output)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return compiler.compile(train_step)
 
 
 def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Callable]) -> dict[str, float]:
@@ -189,7 +225,7 @@ def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Cal
 def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
         val_loader: Iterable | None = None, metrics: dict[str, Callable] | None = None,
         scheduler=None, target_loss: float | None = None, patience: int | None = None,
-        min_delta: float = 0.0, progress: bool = True) -> History:
+        min_delta: float = 0.0, progress: bool = True, compile: bool = False) -> History:
     """Train ``model`` for up to ``epochs`` epochs; return a ``History``.
 
     Each epoch: ``model.train()``; for each batch ``(x, y)`` of ``train_loader`` (or
@@ -220,6 +256,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     forward pass updates, such as BatchNorm's running statistics, are not restored.)
 
     ``progress``: a tqdm bar over epochs with the latest loss and validation values.
+    ``compile``: run the training step through ``tl.compile`` (recorded at the first batch of
+    each shape, replayed after: the same numbers, faster; docs/compile.md).
     The model is left in the train/eval mode it had before the call.
     """
     for name, loader in (('train_loader', train_loader), ('val_loader', val_loader)):
@@ -247,10 +285,11 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     history = History(keys)
     best_val, epochs_without_improvement = math.inf, 0
     was_training = getattr(model, 'training', True)
+    step = _compiled_step(model, loss_fn, optimizer) if compile else None
     bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not progress, leave=True)
     try:
         for epoch in bar:
-            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader, epoch),
+            logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader, epoch, step),
                     'lr': _learning_rate(optimizer)}
             if val_loader is not None:
                 logs.update(_evaluate(model, loss_fn, val_loader, metrics))

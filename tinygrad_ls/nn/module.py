@@ -36,6 +36,10 @@ class Module:
     ``eval()``; layers such as Dropout read it.
     """
 
+    # Counts every Parameter, Module or buffer registered, replaced or dropped in any module:
+    # a plan of ``tl.compile`` is replayed only while it is unchanged since the recording.
+    structure_version = 0
+
     def __init__(self) -> None:
         object.__setattr__(self, '_parameters', {})
         object.__setattr__(self, '_buffers', {})
@@ -59,6 +63,7 @@ class Module:
             if name not in registry:
                 self._forget(name, buffers=True)
             registry[name] = value
+            Module.structure_version += 1
             return
         if value is not None:
             for registry, kind, expected in (('_parameters', 'parameter', 'nn.Parameter'),
@@ -74,6 +79,7 @@ class Module:
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "
                                 f"(an np.ndarray or None expected)")
             buffers[name] = value
+            Module.structure_version += 1
             return
         self._forget(name)
         object.__setattr__(self, name, value)
@@ -101,6 +107,8 @@ class Module:
                 found = True
         if buffers:
             self.__dict__.get('_non_persistent_buffers_set', set()).discard(name)
+        if found:  # a Parameter, Module or buffer left: compiled plans that used it re-record
+            Module.structure_version += 1
         if name in self.__dict__:
             object.__delattr__(self, name)
             found = True
