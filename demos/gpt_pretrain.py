@@ -2,6 +2,7 @@
 
     python demos/gpt_pretrain.py           # 3 to 4 minutes on 2 cores
     python demos/gpt_pretrain.py --long    # a larger model, longer: better samples
+    python demos/gpt_pretrain.py --eager   # the training step eager instead of compiled
 
 The corpus is collected at run time with ``tl.datasets.stdlib_docstrings`` (nothing is
 downloaded) and split by package, so the validation text comes from modules the model never
@@ -127,7 +128,8 @@ def plot(history: dict, baselines: dict, text: str, weights: np.ndarray, folder:
 
 def main(n_layer: int = 3, n_head: int = 4, n_embd: int = 96, block_size: int = 64, batch_size: int = 32,
          steps: int = 1200, max_chars: int | None = 400_000, lr: float = 3e-3, eval_every: int = 100,
-         seed: int = 0, output_dir: str | Path = OUTPUT_DIR, show_progress: bool = True) -> dict:
+         seed: int = 0, output_dir: str | Path = OUTPUT_DIR, show_progress: bool = True,
+         compile: bool = True) -> dict:
     """Pretrain and report; returns ``{'val_bits', 'unigram_bits', 'bigram_bits', 'sample',
     'history', 'model', 'tokenizer', 'checkpoint', 'plots', 'seconds'}``."""
     train_text, val_text = corpus(max_chars, seed)
@@ -147,16 +149,21 @@ def main(n_layer: int = 3, n_head: int = 4, n_embd: int = 96, block_size: int = 
     scheduler = optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps, warmup=max(1, steps // 20)))
     stream = batches(train, block_size, batch_size, np.random.default_rng(seed))
 
-    history = {'step': [], 'train_bits': [], 'eval_step': [], 'val_bits': []}
-    start = time.perf_counter()
-    for step in tqdm(range(steps), desc='pretraining', disable=not show_progress):
-        x, y = next(stream)
+    def train_step(x: np.ndarray, y: np.ndarray):
         _, loss = model(x, y)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+        return loss
+
+    if compile:  # recorded at the first step, replayed after (the same numbers)
+        train_step = tl.compile(train_step)
+    history = {'step': [], 'train_bits': [], 'eval_step': [], 'val_bits': []}
+    start = time.perf_counter()
+    for step in tqdm(range(steps), desc='pretraining', disable=not show_progress):
+        loss = train_step(*next(stream))
         history['step'].append(step)
         history['train_bits'].append(loss.item() / math.log(2))
         if (step + 1) % eval_every == 0 or step == steps - 1:
@@ -195,5 +202,6 @@ def main(n_layer: int = 3, n_head: int = 4, n_embd: int = 96, block_size: int = 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--long', action='store_true', help='a larger model trained longer')
+    parser.add_argument('--eager', action='store_true', help='run the training step eagerly, not compiled')
     args = parser.parse_args()
-    main(**(LONG if args.long else DEFAULT))
+    main(**(LONG if args.long else DEFAULT), compile=not args.eager)

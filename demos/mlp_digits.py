@@ -1,6 +1,6 @@
 """Handwritten digits with a multilayer perceptron: the main tinygrad_ls training demo.
 
-    python demos/mlp_digits.py
+    python demos/mlp_digits.py [--eager]
 
 sklearn's digits (1797 images of 8x8 pixels with values 0..16, scaled to [0, 1]) are split
 into train / validation / test sets (stratified, fixed ``random_state``). An
@@ -11,6 +11,10 @@ progress bar and, after every epoch, the validation loss and accuracy
 model and its parameter count, one line per epoch, the test accuracy (at the default
 settings it must reach 0.95, or the script exits with an error) and the path of the
 loss-curve plot ``demos/output/mlp_digits_loss.png``. Takes a few seconds.
+
+The training step runs through ``tl.compile`` (``fit(compile=True)``: recorded once, then
+replayed with bit-identical numbers, about twice as fast); ``--eager`` runs it eagerly, for
+comparing the times.
 """
 from __future__ import annotations
 
@@ -73,19 +77,21 @@ def plot_history(history: dict, test_accuracy: float, path: Path) -> None:
 
 
 def train(model, train: tuple, val: tuple, epochs: int, lr: float, batch_size: int,
-          show_progress: bool) -> tuple:
-    """Adam with cosine annealing through ``tl.train.fit`` (validation accuracy per epoch),
-    then a table of the epochs; returns ``(history, seconds)``. Shared with cnn_digits.py."""
+          show_progress: bool, compile: bool = True) -> tuple:
+    """Adam with cosine annealing through ``tl.train.fit`` (validation accuracy per epoch;
+    the step compiled unless ``compile=False``), then a table of the epochs; returns
+    ``(history, seconds)``. Shared with cnn_digits.py."""
     optimizer = optim.Adam(model.parameters(), lr=lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     train_loader = tl.data.DataLoader(tl.data.TensorDataset(*train), batch_size=batch_size, shuffle=True)
     val_loader = tl.data.DataLoader(tl.data.TensorDataset(*val), batch_size=256)
-    print(f"Adam(lr={lr}) with cosine annealing over {epochs} epochs, batch size {batch_size}\n")
+    print(f"Adam(lr={lr}) with cosine annealing over {epochs} epochs, batch size {batch_size}, "
+          f"{'compiled' if compile else 'eager'} training step\n")
 
     start = time.perf_counter()
     history = tl.train.fit(model, F.cross_entropy, optimizer, train_loader, epochs=epochs,
                            val_loader=val_loader, metrics={'accuracy': tl.metrics.accuracy},
-                           scheduler=scheduler, progress=show_progress)
+                           scheduler=scheduler, progress=show_progress, compile=compile)
     seconds = time.perf_counter() - start
 
     print(f"\n{'epoch':>5} {'train loss':>11} {'val loss':>9} {'val acc':>8}")
@@ -97,7 +103,7 @@ def train(model, train: tuple, val: tuple, epochs: int, lr: float, batch_size: i
 
 def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3, batch_size: int = 32,
          n_samples: int | None = None, seed: int = 0, output_dir: str | Path = OUTPUT_DIR,
-         show_progress: bool = True, required_accuracy: float | None = None) -> dict:
+         show_progress: bool = True, required_accuracy: float | None = None, compile: bool = True) -> dict:
     """Train and evaluate; returns ``{'test_accuracy', 'history', 'plot', 'model'}``.
 
     ``required_accuracy``: raise RuntimeError if the test accuracy is below it (the
@@ -113,7 +119,8 @@ def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3
     n_parameters = sum(p.size for p in model.parameters())
     print(f"\nModel: {model!r}\n{n_parameters:,} parameters")
 
-    history, seconds = train(model, (X_train, y_train), (X_val, y_val), epochs, lr, batch_size, show_progress)
+    history, seconds = train(model, (X_train, y_train), (X_val, y_val), epochs, lr, batch_size, show_progress,
+                             compile)
 
     model.eval()
     with tl.no_grad():
@@ -134,6 +141,6 @@ def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3
 
 if __name__ == '__main__':
     try:
-        main(required_accuracy=REQUIRED_TEST_ACCURACY)
+        main(required_accuracy=REQUIRED_TEST_ACCURACY, compile='--eager' not in sys.argv[1:])
     except RuntimeError as error:
         sys.exit(f"FAILED: {error}")

@@ -5,9 +5,10 @@ recording ones, and swapped back afterwards (the eager path never pays for this)
 
 * ``Function.apply`` — every op: ``v7 = f7.forward(v5, p2)`` with the op object kept;
 * ``engine.backward`` — the reverse sweep, written out statement by statement (``backward.py``);
-* optimizer ``step``/``zero_grad``, ``Module.zero_grad``, scheduler ``step`` and functions
-  marked ``tl.compiler.eager`` — called again at every replay (``c9(c8)``), not looked into,
-  so learning rates, step counts and schedules behave as in eager code;
+* optimizer ``step``/``zero_grad``, ``Module.zero_grad``, scheduler ``step``,
+  ``nn.utils.clip_grad_norm_``/``clip_grad_value_`` and functions marked
+  ``tl.compiler.eager`` — called again at every replay (``c9(c8)``), not looked into, so
+  learning rates, step counts and schedules behave as in eager code;
 * ``Module.__call__`` — which modules ran, in which training mode (a guard of the plan);
 * the Python conversions of a Value (``item``, ``float``, …): a number read out of the step's
   data is replayed if it is returned; ``bool`` on it (a branch on data) cannot be recorded;
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from .. import engine, inplace
 from ..mode import modes
+from ..nn import utils as nn_utils
 from ..nn.module import Module
 from ..ops.base import Function, _check_finite
 from ..optim.optimizer import Optimizer
@@ -186,6 +188,9 @@ class Recorder:
                 f"{getattr(function, '__qualname__', function)} got a function argument (a "
                 "closure, such as L-BFGS's), which a replay would call with the recording's data"
             )
+        # An iterator (model.parameters()) would be spent after the first call: keep its items.
+        args = tuple(list(arg) if isinstance(arg, Iterator) else arg for arg in args)
+        kwargs = {key: list(arg) if isinstance(arg, Iterator) else arg for key, arg in kwargs.items()}
         texts = [self._call_arg(arg) for arg in args] + [
             f"{key}={self._call_arg(arg)}" for key, arg in kwargs.items()
         ]
@@ -392,6 +397,8 @@ def _patches(record_backward: Callable) -> list:
         for method in methods:
             for cls in _classes_defining(base, method):
                 patches.append((cls, method, replayed(vars(cls)[method])))
+    for name in ('clip_grad_norm_', 'clip_grad_value_'):  # NumPy on .grad: replayed as calls
+        patches.append((nn_utils, name, replayed(getattr(nn_utils, name))))
     for how, attribute in (
         ('item', 'item'),
         ('float', '__float__'),
