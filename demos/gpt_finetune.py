@@ -136,16 +136,21 @@ def train(model, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.AdamW(params, lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
+
+    @tl.compile  # recorded at the first batch (and the last, smaller one), replayed after
+    def step(xb: np.ndarray, yb: np.ndarray) -> None:
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+
     model.train()
     for _ in range(epochs):
         order = rng.permutation(len(X))
         for i in range(0, len(X), batch_size):
             batch = order[i:i + batch_size]
-            loss = F.cross_entropy(model(X[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            step(X[batch], y[batch])
 
 
 def main(snippet_chars: int = 128, per_class: int = 200, test_size: float = 0.25, epochs: int = 4,
