@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .check import CompileMismatch
 from .compiled import Compiled, CompileWarning
 from .plan import Plan
 from .recorder import replayed
@@ -39,4 +40,4 @@ def eager(function: Callable) -> Callable:
     return replayed(function)
 
 
-__all__ = ['compile', 'eager', 'Compiled', 'CompileWarning', 'Plan']
+__all__ = ['compile', 'eager', 'Compiled', 'CompileWarning', 'CompileMismatch', 'Plan']
