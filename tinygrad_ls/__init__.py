@@ -6,6 +6,7 @@
 """
 from . import compiler, data, datasets, metrics, models, nn, optim, train
 from .combine import chunk, concat, maximum, minimum, split, stack, where
+from .compiler import compile
 from .creation import (
     arange,
     eye,
@@ -20,7 +21,6 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .compiler import compile
 from .derivatives import hessian, jacobian
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import backward, grad

@@ -210,6 +210,9 @@ class Recorder:
             self.code.emit(f"{local} = {callee}({', '.join(texts)})", (local,), label=label)
             if isinstance(result, np.ndarray):
                 self.name(result, local)
+            elif isinstance(result, (float, int, np.generic)) and not isinstance(result, bool):
+                self.numbers[id(result)] = local  # a number the call returns is its new one at replays
+                self.keep.append(result)
         return result
 
     def _call_arg(self, arg) -> str:
@@ -229,7 +232,8 @@ class Recorder:
             if any(np.may_share_memory(array, buffer) for buffer in buffers):
                 text, array = f"{text}.copy()", array.copy()
             return (f"wrap({text})", Value._wrap(array)) if isinstance(obj, Value) else (text, array)
-        if isinstance(obj, (int, float, list)) and not isinstance(obj, bool) and id(obj) in self.numbers:
+        number = isinstance(obj, (int, float, list, np.generic)) and not isinstance(obj, bool)
+        if number and id(obj) in self.numbers:
             self.numbers_used.add(id(obj))
             return self.numbers[id(obj)], obj
         if type(obj) in (tuple, list):

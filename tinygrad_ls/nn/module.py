@@ -147,6 +147,7 @@ class Module:
         if not isinstance(persistent, bool):
             raise TypeError(f"register_buffer: persistent must be a bool, got {persistent!r}")
         self._buffers[name] = array
+        Module.structure_version += 1
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
