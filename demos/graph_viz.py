@@ -3,8 +3,9 @@ the gradient flows back through it.
 
     python demos/graph_viz.py            # writes demos/output/*.svg
     python demos/graph_viz.py --docs     # rewrites docs/images/*.svg, the pictures of docs/visualization.md
+                                         # and docs/compile.md
 
-Five pictures, each an ``.svg`` file:
+Six pictures, each an ``.svg`` file:
 
 - ``micrograd_expression.svg``: the scalar expression from micrograd's README, every value
   with its data and gradient (dg/da = 138.8, dg/db = 645.6);
@@ -17,7 +18,10 @@ Five pictures, each an ``.svg`` file:
   max-pool → linear), each layer in a box, each op labelled with its kernel, stride and
   padding;
 - ``gpt_training_step.svg``: one training step of a two-block GPT, each block's attention,
-  MLP and LayerNorms collapsed to one node apiece, so the picture stays readable.
+  MLP and LayerNorms collapsed to one node apiece, so the picture stays readable;
+- ``compiled_plan.svg``: not a graph of Values but what ``tl.compile`` recorded of an Adam
+  training step of a small MLP (``tl.render.draw_plan``): the forward ops, the backward
+  calls, the gradient bookkeeping and the replayed optimizer calls, in execution order.
 
 Rendering needs the Graphviz program (``apt-get install graphviz``, ``brew install
 graphviz``, ...) or ``pip install graphviz-pure``.
@@ -128,6 +132,34 @@ def gpt_training_step(seed: int = 0):
     return model, loss
 
 
+def compiled_training_step(seed: int = 0):
+    """``tl.compile`` of one Adam step of ``nn.MLP([4, 8, 3])`` with cross-entropy, called on
+    two batches: recorded at the first call, replayed at the second. Returns the compiled
+    step."""
+    tl.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = nn.MLP([4, 8, 3])
+    optimizer = tl.optim.Adam(model.parameters(), lr=1e-2)
+
+    @tl.compile
+    def train_step(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for _ in range(2):
+        train_step(rng.standard_normal((5, 4)).astype(np.float32), rng.integers(0, 3, 5))
+    return train_step
+
+
+def plan_drawing():
+    """The picture of the compiled step's plan (``compiled_plan.svg``)."""
+    return tl.render.draw_plan(compiled_training_step(), title='tl.compile plan of an Adam step of '
+                               'nn.MLP([4, 8, 3]) with cross-entropy')
+
+
 def drawings() -> dict:
     """File name -> drawing, for the five pictures."""
     _, _, g = micrograd_expression()
@@ -147,11 +179,16 @@ def drawings() -> dict:
     }
 
 
-def main(output_dir: Path | None = None, docs: bool = False) -> dict:
-    """Write the pictures to ``output_dir`` (default demos/output/, or docs/images/ with
-    ``docs=True``); returns file name -> path."""
+def _folder(output_dir: Path | None, docs: bool) -> Path:
     folder = Path(output_dir) if output_dir is not None else DOCS_IMAGES if docs else OUTPUT_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def main(output_dir: Path | None = None, docs: bool = False) -> dict:
+    """Write the five computation-graph pictures to ``output_dir`` (default demos/output/, or
+    docs/images/ with ``docs=True``); returns file name -> path."""
+    folder = _folder(output_dir, docs)
     paths = {}
     for name, drawing in drawings().items():
         paths[name] = tl.save_graph(drawing, folder / name)
@@ -159,5 +196,13 @@ def main(output_dir: Path | None = None, docs: bool = False) -> dict:
     return paths
 
 
+def main_plan(output_dir: Path | None = None, docs: bool = False) -> Path:
+    """Write ``compiled_plan.svg`` to the same folder as ``main``; returns its path."""
+    path = tl.save_graph(plan_drawing(), _folder(output_dir, docs) / 'compiled_plan.svg')
+    print(f"wrote {path}")
+    return path
+
+
 if __name__ == '__main__':
     main(docs='--docs' in sys.argv[1:])
+    main_plan(docs='--docs' in sys.argv[1:])

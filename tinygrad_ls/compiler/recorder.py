@@ -5,7 +5,7 @@ recording ones, and swapped back afterwards (the eager path never pays for this)
 
 * ``Function.apply`` — every op: ``v7 = f7.forward(v5, p2)`` with the op object kept;
 * ``engine.backward`` — the reverse sweep, written out statement by statement (``backward.py``);
-* optimizer ``step``/``zero_grad``, ``Module.zero_grad``, scheduler ``step``,
+* optimizer ``step``/``zero_grad``, ``Module.zero_grad``, ``Value.zero_grad``, scheduler ``step``,
   ``nn.utils.clip_grad_norm_``/``clip_grad_value_`` and functions marked
   ``tl.compiler.eager`` — called again at every replay (``c9(c8)``), not looked into, so
   learning rates, step counts and schedules behave as in eager code;
@@ -81,6 +81,7 @@ class Recorder:
         self.paused = 0
         self.has_backward = False
         self.trace: list | None = None  # (label, array) of every traced result, for check=N
+        self._parameter_names: dict | None = None
         self.input_values = input_values
         for index, array in enumerate(inputs):
             self.name(array, self.code.constant_named(array, f"a{index}"))
@@ -116,10 +117,17 @@ class Recorder:
         if found is None:
             holder = self.code.constant(value, 'L')
             local = self.code.fresh('p')
-            self.code.emit(f"{local} = {holder}.data", (local,), label=f"read {value.name or 'leaf'}")
+            self.code.emit(f"{local} = {holder}.data", (local,), label=f"read {self._leaf_name(value)}")
             found = self.leaves[id(value)] = (value, local)
             self.keep.append(value)
         return found[1]
+
+    def _leaf_name(self, value: Value) -> str:
+        """The parameter's name in the outermost module that ran, else its own name, else 'leaf'."""
+        if self._parameter_names is None and self.modules:
+            outermost = next(iter(self.modules.values()))[0]
+            self._parameter_names = {id(p): name for name, p in outermost.named_parameters()}
+        return (self._parameter_names or {}).get(id(value)) or value.name or 'leaf'
 
     def known(self, obj) -> bool:
         if isinstance(obj, Value):
@@ -401,6 +409,7 @@ def _patches(record_backward: Callable) -> list:
         for method in methods:
             for cls in _classes_defining(base, method):
                 patches.append((cls, method, replayed(vars(cls)[method])))
+    patches.append((Value, 'zero_grad', replayed(Value.zero_grad)))
     for name in ('clip_grad_norm_', 'clip_grad_value_'):  # NumPy on .grad: replayed as calls
         patches.append((nn_utils, name, replayed(getattr(nn_utils, name))))
     for how, attribute in (

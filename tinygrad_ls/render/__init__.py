@@ -1,5 +1,6 @@
 """Pictures of computation graphs: ``draw_graph`` (Graphviz), ``to_mermaid`` (Mermaid text)
-and ``save_graph`` (to .svg / .png / .pdf / .dot by file name).
+and ``save_graph`` (to .svg / .png / .pdf / .dot by file name); ``draw_plan`` draws what
+``tl.compile`` recorded.
 
     import tinygrad_ls as tl
     loss = ...; loss.backward()
@@ -7,11 +8,13 @@ and ``save_graph`` (to .svg / .png / .pdf / .dot by file name).
 
 ``graph.py`` chooses the nodes (an iterative walk, module clusters, collapsing, the node cap)
 and nests them in clusters, ``labels.py`` says what each node says and its colours, ``dot.py``
-and ``mermaid.py`` write the output, and ``layout.py`` finds the program that renders DOT.
+and ``mermaid.py`` write the output, ``plan.py`` draws a compiled plan, and ``layout.py``
+finds the program that renders DOT.
 """
 from .dot import GraphDrawing, draw_graph, save_graph
 from .layout import GraphvizNotFoundError, find_layout_program
 from .mermaid import to_mermaid
+from .plan import draw_plan
 
-__all__ = ['draw_graph', 'to_mermaid', 'save_graph', 'GraphDrawing', 'GraphvizNotFoundError',
+__all__ = ['draw_graph', 'draw_plan', 'to_mermaid', 'save_graph', 'GraphDrawing', 'GraphvizNotFoundError',
            'find_layout_program']
