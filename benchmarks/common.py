@@ -44,19 +44,39 @@ def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str
 def print_table(workloads: list, repeats: int, versions: str, file=sys.stdout) -> None:
     """Time each workload and print its medians and ratios to hand-written NumPy.
 
-    ``workloads``: tuples ``(name, unit, scale, runs, target)`` where ``runs`` maps
-    'numpy', 'tinygrad_ls' and optionally 'torch' to callables, ``scale`` turns seconds into
-    ``unit`` and ``target`` is the ratio tinygrad_ls aims to stay under.
+    ``workloads``: tuples ``(name, unit, scale, runs, target)`` or ``(name, unit, scale, runs,
+    target, compiled_target)`` where ``runs`` maps 'numpy', 'tinygrad_ls' and optionally
+    'compiled' (the same step under ``tl.compile``) and 'torch' to callables, ``scale`` turns
+    seconds into ``unit``, ``target`` is the ratio eager tinygrad_ls aims to stay under and
+    ``compiled_target`` the one compiled tinygrad_ls aims to stay under. When any workload has
+    a 'compiled' run, the table gains the columns 'compiled' (its time), 'comp/np' (its ratio)
+    and 'comp tgt' (its target); '-' where a workload has none.
     """
+    with_compiled = any('compiled' in workload[3] for workload in workloads)
+    columns = [('workload', 26), ('unit', 6), ('numpy', 10), ('tinygrad_ls', 12)]
+    columns += [('compiled', 10)] if with_compiled else []
+    columns += [('torch', 10), ('ours/np', 8)]
+    columns += [('comp/np', 8)] if with_compiled else []
+    columns += [('torch/np', 9), ('target', 7)]
+    columns += [('comp tgt', 9)] if with_compiled else []
     print(versions, file=file)
-    header = (f"{'workload':26s} {'unit':>6s} {'numpy':>10s} {'tinygrad_ls':>12s} {'torch':>10s} "
-              f"{'ours/np':>8s} {'torch/np':>9s} {'target':>7s}")
+    header = _row({title: title for title, _ in columns}, columns)
     print(header, file=file)
     print('-' * len(header), file=file)
-    for name, unit, scale, runs, target in workloads:
+    for name, unit, scale, runs, target, *compiled_target in workloads:
         medians = interleaved(runs, repeats)
-        shown = {key: f"{value * scale:.3f}" for key, value in medians.items()}
-        torch_ratio = f"{medians['torch'] / medians['numpy']:.2f}x" if 'torch' in medians else '-'
-        print(f"{name:26s} {unit:>6s} {shown['numpy']:>10s} {shown['tinygrad_ls']:>12s} "
-              f"{shown.get('torch', '-'):>10s} {medians['tinygrad_ls'] / medians['numpy']:>7.2f}x "
-              f"{torch_ratio:>9s} {target:>6.2f}x", file=file, flush=True)
+
+        cells = {'workload': name, 'unit': unit, 'target': f"{target:.2f}x",
+                 'comp tgt': f"{compiled_target[0]:.2f}x" if compiled_target else '-'}
+        for key, ratio in (('numpy', None), ('tinygrad_ls', 'ours/np'), ('compiled', 'comp/np'),
+                           ('torch', 'torch/np')):
+            cells[key] = f"{medians[key] * scale:.3f}" if key in medians else '-'
+            if ratio is not None:
+                cells[ratio] = f"{medians[key] / medians['numpy']:.2f}x" if key in medians else '-'
+        print(_row(cells, columns), file=file, flush=True)
+
+
+def _row(cells: dict, columns: list) -> str:
+    """One line of the table: the workload name left-aligned, every other cell right-aligned."""
+    return ' '.join(f"{cells[title]:{'<' if title == 'workload' else '>'}{width}s}"
+                    for title, width in columns)

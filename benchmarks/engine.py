@@ -4,7 +4,8 @@
 
 Three workloads, each forward + backward, timed interleaved (one run of each implementation
 in turn, repeated) so that machine noise hits all of them alike; the table shows the median
-time and the ratio to hand-written NumPy:
+time and the ratio to hand-written NumPy of tinygrad_ls run eagerly and compiled
+(``tl.compile``: recorded at the warm-up call, replayed in the timed ones):
 
 1. a chain of 300 elementwise ops (mul, add, tanh) on shape (4,): time per op;
 2. a 784-512-512-10 ReLU MLP with softmax cross-entropy at batch 256, written with raw Values;
@@ -42,6 +43,7 @@ except ImportError:
     torch = None
 
 TARGETS = {'elementwise chain': 3.0, 'MLP 784-512-512-10': 1.05, 'scalar chain 100k': 60.0}
+COMPILED_TARGETS = {'elementwise chain': 1.5, 'MLP 784-512-512-10': 1.02, 'scalar chain 100k': 20.0}
 
 
 # ---- 1 and 3: chains of mul, add, tanh ----------------------------------------------------------
@@ -52,6 +54,18 @@ def chain_tinygrad(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
     for _ in range(steps):
         h = (h * w + w).tanh()
     h.sum().backward()
+
+
+def compiled_chain(steps: int) -> tl.compiler.Compiled:
+    """``chain_tinygrad`` compiled: called with x and w as Values that require grad, it leaves
+    their gradients in ``x.grad`` and ``w.grad``."""
+    @tl.compile
+    def chain(x: tl.Value, w: tl.Value) -> None:
+        h = x
+        for _ in range(steps):
+            h = (h * w + w).tanh()
+        h.sum().backward()
+    return chain
 
 
 def chain_numpy(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
@@ -101,6 +115,24 @@ def mlp_tinygrad(x: np.ndarray, y: np.ndarray, params: list) -> None:
     loss.backward()
 
 
+def compiled_mlp(params: list) -> tuple:
+    """``mlp_tinygrad`` compiled, with the parameters as Values made once: returns the compiled
+    step ``(x, y) -> None`` and the Values, whose ``.grad`` each step fills (accumulating, as
+    eager backward would, so the caller clears them)."""
+    values = [tl.Value(p, requires_grad=True) for p in params]
+
+    @tl.compile
+    def mlp(x: np.ndarray, y: np.ndarray) -> None:
+        h = tl.Value(x)
+        for i in range(0, len(values), 2):
+            h = h @ values[i].T + values[i + 1]
+            if i + 2 < len(values):
+                h = h.relu()
+        loss = -h.log_softmax(axis=-1)[np.arange(len(y)), y].mean()
+        loss.backward()
+    return mlp, values
+
+
 def mlp_numpy(x: np.ndarray, y: np.ndarray, params: list) -> list:
     activations, h = [x], x
     layers = len(params) // 2
@@ -144,18 +176,32 @@ def workloads(quick: bool) -> list:
     x0_scalar, w0_scalar = np.float32(0.3), np.float32(0.7)
     x, y, params = make_mlp_data(rng, batch=64 if quick else 256)
     long_steps = 3_000 if quick else 100_000 // 3
+    chain_short, chain_long = compiled_chain(100), compiled_chain(long_steps)
+    mlp_compiled, mlp_values = compiled_mlp(params)
+
+    def mlp_compiled_step() -> None:
+        for value in mlp_values:  # fresh gradients each step, as eager's fresh Values have
+            value.grad = None
+        mlp_compiled(x, y)
+
+    def leaf(array: np.ndarray) -> tl.Value:  # fresh each call, as chain_tinygrad's are
+        return tl.Value(array, requires_grad=True)
+
     result = [
         ('elementwise chain', 300, 'us/op', {
             'numpy': lambda: chain_numpy(x4, w4, 100),
             'tinygrad_ls': lambda: chain_tinygrad(x4, w4, 100),
+            'compiled': lambda: chain_short(leaf(x4), leaf(w4)),
             'torch': lambda: chain_torch(x4, w4, 100)}),
         ('MLP 784-512-512-10', 1, 'ms', {
             'numpy': lambda: mlp_numpy(x, y, params),
             'tinygrad_ls': lambda: mlp_tinygrad(x, y, params),
+            'compiled': mlp_compiled_step,
             'torch': lambda: mlp_torch(x, y, params)}),
         ('scalar chain 100k', 1, 'ms', {
             'numpy': lambda: chain_numpy(x0_scalar, w0_scalar, long_steps),
             'tinygrad_ls': lambda: chain_tinygrad(x0, w0, long_steps),
+            'compiled': lambda: chain_long(leaf(x0), leaf(w0)),
             'torch': lambda: chain_torch(x0, w0, long_steps)}),
     ]
     if torch is None:
@@ -166,7 +212,7 @@ def workloads(quick: bool) -> list:
 
 def main() -> None:
     args, versions = parse_arguments(__doc__, torch, repeats=15)
-    table = [(name, unit, 1e6 / ops if unit == 'us/op' else 1e3, runs, TARGETS[name])
+    table = [(name, unit, 1e6 / ops if unit == 'us/op' else 1e3, runs, TARGETS[name], COMPILED_TARGETS[name])
              for name, ops, unit, runs in workloads(args.quick)]
     print_table(table, 3 if args.quick else args.repeats, versions=versions)
 

@@ -10,13 +10,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / 'benchmarks'
 
 
-@pytest.mark.parametrize('arguments, ratio', [(['engine.py', '--quick', '--repeats', '1'], 'ours/np'),
-                                              (['training.py', '--repeats', '1'], 'ours/np'),
-                                              (['layers.py', '--quick', '--repeats', '1'], 'ours/torch'),
-                                              (['gpt.py', '--quick', '--repeats', '1'], 'ours/torch')],
-                         ids=lambda a: a[0] if isinstance(a, list) else '')
-def test_benchmark_script_runs_and_prints_its_table(arguments, ratio):
+@pytest.mark.parametrize('arguments, columns', [
+    (['engine.py', '--quick', '--repeats', '1'], ['tinygrad_ls', 'ours/np', 'compiled', 'comp/np']),
+    (['training.py', '--repeats', '1'], ['tinygrad_ls', 'ours/np', 'compiled', 'comp/np', 'moons MLP step']),
+    (['layers.py', '--quick', '--repeats', '1'], ['tinygrad_ls', 'ours/torch']),
+    (['gpt.py', '--quick', '--repeats', '1'], ['tinygrad_ls', 'ours/torch']),
+    (['compile_memory.py', '--quick'], ['record s', 'replay s', 'plan held MB', 'MLP 784-512-512-10'])],
+    ids=lambda a: a[0] if isinstance(a, list) and a[0].endswith('.py') else '')
+def test_benchmark_script_runs_and_prints_its_table(arguments, columns):
     result = subprocess.run([sys.executable, *arguments], cwd=BENCHMARKS, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
-    assert ratio in result.stdout and 'tinygrad_ls' in result.stdout
+    for column in columns:
+        assert column in result.stdout, (column, result.stdout)
+    assert 'CompileWarning' not in result.stderr, result.stderr  # every compiled step replays

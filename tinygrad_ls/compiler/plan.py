@@ -4,7 +4,7 @@ A replay copies the call's arrays into the plan's input buffers (ops that kept a
 such as the class indices of a cross-entropy, see the new numbers in place) and runs the
 code. The guards say whether the world still looks as it did at the recording: the same
 modules in the same training modes, the same parameters (requiring grad or not, with the
-same shapes and dtypes), no module changed its parameters, submodules or buffers, and the
+same shapes and dtypes), no module that ran changed its parameters, submodules or buffers, and the
 objects the function reaches through its globals and closure are the same ones.
 """
 
@@ -51,13 +51,14 @@ def build_guard(recorder, function) -> tuple:
         return key
 
     for module, training in recorder.modules.values():
-        conditions.append(f"{name(module)}.training is {training!r}")
+        holder = name(module)
+        conditions.append(f"{holder}.training is {training!r}")
+        conditions.append(f"{holder}.structure_version == {module.structure_version!r}")
     for value, _ in recorder.leaves.values():
         holder = name(value)
         conditions.append(f"{holder}.requires_grad is {value.requires_grad!r}")
         conditions.append(f"{holder}.data.shape == {value.data.shape!r}")
         conditions.append(f"{holder}.data.dtype == {name(value.data.dtype)}")
-    conditions.append(f"Module.structure_version == {Module.structure_version!r}")
     for holder, key, obj in _reachable_objects(function):
         if isinstance(holder, dict):
             conditions.append(f"{name(holder)}.get({key!r}) is {name(obj)}")

@@ -36,9 +36,13 @@ class Module:
     ``eval()``; layers such as Dropout read it.
     """
 
-    # Counts every Parameter, Module or buffer registered, replaced or dropped in any module:
-    # a plan of ``tl.compile`` is replayed only while it is unchanged since the recording.
+    # Counts the Parameters, Modules and buffers registered, replaced or dropped in this module
+    # (an instance attribute from the first change on): a plan of ``tl.compile`` is replayed
+    # only while the modules that ran are unchanged since the recording.
     structure_version = 0
+
+    def _changed_structure(self) -> None:
+        self.__dict__['structure_version'] = self.__dict__.get('structure_version', 0) + 1
 
     def __init__(self) -> None:
         object.__setattr__(self, '_parameters', {})
@@ -63,7 +67,7 @@ class Module:
             if name not in registry:
                 self._forget(name, buffers=True)
             registry[name] = value
-            Module.structure_version += 1
+            self._changed_structure()
             return
         if value is not None:
             for registry, kind, expected in (('_parameters', 'parameter', 'nn.Parameter'),
@@ -79,7 +83,7 @@ class Module:
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "
                                 f"(an np.ndarray or None expected)")
             buffers[name] = value
-            Module.structure_version += 1
+            self._changed_structure()
             return
         self._forget(name)
         object.__setattr__(self, name, value)
@@ -108,7 +112,7 @@ class Module:
         if buffers:
             self.__dict__.get('_non_persistent_buffers_set', set()).discard(name)
         if found:  # a Parameter, Module or buffer left: compiled plans that used it re-record
-            Module.structure_version += 1
+            self._changed_structure()
         if name in self.__dict__:
             object.__delattr__(self, name)
             found = True
@@ -147,7 +151,7 @@ class Module:
         if not isinstance(persistent, bool):
             raise TypeError(f"register_buffer: persistent must be a bool, got {persistent!r}")
         self._buffers[name] = array
-        Module.structure_version += 1
+        self._changed_structure()
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
