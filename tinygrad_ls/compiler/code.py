@@ -63,34 +63,39 @@ class PlanCode:
         returned_uses = tuple(word for word in _words(returned) if is_local(word))
         statements = self.statements + [Statement(f"return {returned}", returned_uses)]
         chunks = [statements[i : i + CHUNK] for i in range(0, len(statements), CHUNK)] or [statements]
-        last_use = {}
+        last_use, first_def = {}, {}
         for index, statement in enumerate(statements):
             for local in statement.uses:
                 last_use[local] = index
-        sources, offset, live = [], 0, []
+            for local in statement.defs:
+                first_def.setdefault(local, index)
+        sources, offset = [], 0
         for number, chunk in enumerate(chunks):
-            body, defined = [], set(live)
-            if live:
-                body.append(f"    {', '.join(live)}, = live")
+            end = offset + len(chunk)
+            # Values made by an earlier chunk come in through the dict `live`, popped at their last use.
+            arriving = sorted({local for statement in chunk for local in statement.uses
+                               if first_def.get(local, end) < offset})
+            body = [f"    {local} = live.{'pop' if last_use[local] < end else 'get'}({local!r})"
+                    for local in arriving]
+            defined = set(arriving)
             for index, statement in enumerate(chunk, start=offset):
                 body.append(f"    {statement.text}")
                 defined.update(statement.defs)
                 if trace and statement.traced:
                     body.append(f"    trace_sink({statement.label!r}, {statement.traced})")
-                dead = [
-                    local
-                    for local in statement.defs + statement.uses
-                    if last_use.get(local, -1) <= index and local in defined and local not in self.constants
-                ]
+                dead = [local for local in statement.defs + statement.uses
+                        if last_use.get(local, -1) <= index and local in defined]
                 if dead and not statement.text.startswith('return'):
                     body.append(f"    del {', '.join(sorted(set(dead)))}")
                     defined.difference_update(dead)
-            offset += len(chunk)
+            offset = end
             if number < len(chunks) - 1:
-                live = sorted(local for local in defined if last_use.get(local, -1) >= offset)
-                body.append(f"    return ({', '.join(live)},)" if live else "    return ()")
-            used = {word for statement in chunk for word in _words(statement.text) if word in self.constants}
-            defaults = ''.join(f", {constant}={constant}" for constant in sorted(used))
+                body += [f"    live[{local!r}] = {local}" for local in sorted(defined)
+                         if last_use.get(local, -1) >= end]
+                body.append("    return live")
+            constants = {word for statement in chunk for word in _words(statement.text)
+                         if word in self.constants}
+            defaults = ''.join(f", {constant}={constant}" for constant in sorted(constants))
             header = f"def chunk{number}(inputs, live, trace_sink{defaults}):"
             sources.append('\n'.join([header, *body]))
         source = '\n\n'.join(sources)
@@ -105,7 +110,7 @@ class PlanCode:
         else:
 
             def run(inputs, trace_sink=None):
-                live = ()
+                live = {}
                 for function in functions:
                     live = function(inputs, live, trace_sink)
                 return live

@@ -124,6 +124,8 @@ class Compiled:
         run, source = recorder.code.build(returned, name)
         trace_run, _ = recorder.code.build(returned, name, trace=True) if self.check else (None, None)
         guard, _ = build_guard(recorder, self.fn)
+        for fn in recorder.forward_of:  # the recording's graph is not needed any more
+            fn.inputs = fn.input_data = None
         plan = Plan(run, source, recorder.code.statements, buffers, guard, trace_run)
         plan.leaves = [value for value, _ in recorder.leaves.values()]
         plan.modules = [module for module, _ in recorder.modules.values()]
