@@ -42,18 +42,25 @@ def reduced_count(shape: tuple, axis) -> int:
 class _Reduction(Function):
     """Shared set-up: normalizes ``axis`` and remembers the keepdims shape for backward."""
 
+    input_shape = None  # the shape the set-up below was made for
+
     def __init__(self, axis=None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
 
     def _setup(self, x) -> tuple:
-        self.axes = normalize_axes(x.ndim, self.axis)
-        self.kept_shape = keepdims_shape(x.shape, self.axes)
+        """The reduced axes for input ``x``; the shapes and count that follow from them are
+        kept, and reused while the input shape stays (a compiled step replays the same op)."""
+        if x.shape != self.input_shape:
+            self.axes = axes = normalize_axes(x.ndim, self.axis)
+            self.kept_shape = keepdims_shape(x.shape, axes)
+            self.out_shape = tuple(size for i, size in enumerate(x.shape) if i not in axes)
+            self.count = math.prod(x.shape[a] for a in axes)
+            self.input_shape = x.shape
         return self.axes
 
     def _output(self, kept):
         """Reduce result computed with keepdims=True -> the requested shape."""
-        return kept if self.keepdims else kept.reshape(tuple(
-            size for i, size in enumerate(kept.shape) if i not in self.axes))
+        return kept if self.keepdims else kept.reshape(self.out_shape)
 
     def _grad_kept(self, grad):
         """The incoming gradient reshaped to the keepdims shape so it broadcasts over x."""
@@ -79,7 +86,6 @@ class Mean(_Reduction):
         axes = self._setup(x)
         if x.size == 0:
             raise ValueError(f"mean of an empty array (shape {x.shape})")
-        self.count = reduced_count(x.shape, axes)
         # add.reduce / count is what np.mean computes, without its Python-level wrapper.
         return self._output(np.add.reduce(x, axis=axes, keepdims=True) / self.count)
 
