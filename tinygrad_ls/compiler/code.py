@@ -11,20 +11,22 @@ no more memory than the eager step did.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Python compiles very long functions in superlinear time; plans are split into functions of
 # at most this many statements, handing the live arrays from one to the next.
-CHUNK = 4000
+CHUNK = 2000
 
 
-@dataclass
-class Statement:
+class Statement(NamedTuple):
+    """One statement of a plan (a tuple of strings: the garbage collector stops scanning it)."""
     text: str
     uses: tuple = ()
     defs: tuple = ()
-    label: str = ''  # for pictures and for check=N: what this statement computes
-    traced: str = ''  # the local holding its result, compared by check=N ('' for none)
+    label: str = ''        # for pictures and for check=N: what this statement computes
+    traced: str = ''       # the local holding its result, compared by check=N ('' for none)
 
 
 @dataclass
@@ -100,7 +102,8 @@ class PlanCode:
             sources.append('\n'.join([header, *body]))
         source = '\n\n'.join(sources)
         namespace = dict(self.constants)
-        exec(compile(source, f"<tl.compile plan of {name}>", 'exec'), namespace)
+        for chunk_source in sources:  # one compile per chunk: Python compiles long sources slower
+            exec(compile(chunk_source, f"<tl.compile plan of {name}>", 'exec'), namespace)
         functions = [namespace[f"chunk{number}"] for number in range(len(chunks))]
         if len(functions) == 1:
             only = functions[0]
@@ -127,12 +130,9 @@ def is_local(word: str) -> bool:
     return word[:1] in LOCAL_PREFIXES and word[1:2].isdigit()
 
 
-def _words(text: str):
-    """The identifiers in a statement (to find which constants it reads)."""
-    word = []
-    for char in text + ' ':
-        if char.isalnum() or char == '_':
-            word.append(char)
-        elif word:
-            yield ''.join(word)
-            word = []
+_IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+
+
+def _words(text: str) -> list:
+    """The identifiers in a statement (to find the locals and constants it reads)."""
+    return _IDENTIFIER.findall(text)
