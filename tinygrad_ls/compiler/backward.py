@@ -104,11 +104,11 @@ def record_backward(root: Value, grad=None) -> None:
             fn = node._fn
             if fn.sequence < latest_edit:
                 engine._check_not_edited(node, fn)
-            out_local, op_local, input_exprs = recorder.forward_of[fn]
+            out_local, backward, input_exprs = recorder.forward_of[fn]
             input_grads = fn.backward(grad_now, node.data, *fn.input_data)
             grad_locals = [code.fresh('t') for _ in input_grads]
             recorder.emit(
-                f"{', '.join(grad_locals)}, = {op_local}.backward({grad_local}, {out_local}"
+                f"{', '.join(grad_locals)}, = {backward}({grad_local}, {out_local}"
                 f"{''.join(', ' + expr for expr in input_exprs)})",
                 grad_locals,
                 f"{fn.name} backward",

@@ -159,17 +159,20 @@ class Recorder:
                 fn = cls(**params) if params else cls()
                 fn.needs_input_grad = (False,) * len(args)
             op_local, prelude = self.code.constant(fn, 'f'), ''
+        # Bound methods kept as constants: a replay calls them without looking them up.
+        forward = f"{op_local}.forward" if rebuilt else self.code.constant(fn.forward, 'f')
         inputs = [self.expr(arg) for arg in args]
         local = self.name(out, self.code.fresh('v'))
         self.name(out.data, local)
-        text = f"{prelude}{local} = {op_local}.forward({', '.join(inputs)})"
+        text = f"{prelude}{local} = {forward}({', '.join(inputs)})"
         if out.data.ndim == 0:  # forward may give a NumPy scalar, which apply makes an array
             text += f"\n    if type({local}) is not ndarray: {local} = asarray({local})"
         if modes.detect_anomaly:
             text += f"\n    check_finite({local}, \"forward of '{cls.name}'\")"
         self.emit(text, (local, op_local) if rebuilt else (local,), cls.name, local, out.data)
         if out._fn is not None:
-            self.forward_of[out._fn] = (local, op_local, inputs)
+            backward = f"{op_local}.backward" if rebuilt else self.code.constant(fn.backward, 'b')
+            self.forward_of[out._fn] = (local, backward, inputs)
 
     def number(self, value: Value, result, how: str) -> None:
         """``result`` (a Python number or list) was read out of ``value``'s data by ``how``."""
