@@ -465,3 +465,39 @@ def test_values_passed_in_get_their_gradients_at_each_replay(dtype):
     x = tl.Value(np.ones(3, dtype=dtype))  # requires_grad is part of the key
     compiled(x)
     assert x.grad is None and compiled.recordings == 2
+
+
+def test_a_list_argument_runs_eagerly_with_one_warning():
+    compiled = tl.compile(lambda xs: tl.Value(xs[0]) * 2)
+    with pytest.warns(tl.compiler.CompileWarning, match='neither an array'):
+        out = compiled([np.ones(2)])
+    np.testing.assert_array_equal(out.data, [2.0, 2.0])
+    assert compiled.recordings == 0
+
+
+def test_ops_of_another_thread_during_a_recording_are_not_recorded():
+    """The doors are swapped for the whole process while recording, but only the recording
+    thread's ops go into the plan."""
+    import threading
+    started, release = threading.Event(), threading.Event()
+
+    def other_thread():
+        started.wait()
+        for _ in range(50):
+            (tl.Value(np.ones(3), requires_grad=True) * 3).sum().backward()
+        release.set()
+
+    def slow(x):
+        v = tl.Value(x) * 2
+        started.set()
+        release.wait(5)
+        return v + 1
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    compiled = tl.compile(slow)
+    compiled(np.ones(2))
+    worker.join()
+    plan = next(iter(compiled.plans.values()))[-1]
+    assert [statement.label for statement in plan.statements] == ['mul', 'add']
+    np.testing.assert_array_equal(compiled(np.full(2, 3.0)).data, [7.0, 7.0])

@@ -44,12 +44,18 @@ class Compiled:
         self.plans: OrderedDict = OrderedDict()  # key -> [Plan, ...], newest last
         self.eager_keys: dict = {}  # key -> why calls with that key run eagerly
         self.calls = self.recordings = 0
+        self.warned_unhashable = False
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
         split = _split(args, kwargs)
         if split is None:
+            if not self.warned_unhashable:
+                self.warned_unhashable = True
+                warnings.warn(f"tl.compile({_name(self.fn)}): an argument is neither an array, a Value nor "
+                              "hashable (a list?), so calls with it run eagerly; pass arrays, or numbers",
+                              CompileWarning, stacklevel=2)
             return self.fn(*args, **kwargs)
         key, arrays, values = split
         if key in self.eager_keys:

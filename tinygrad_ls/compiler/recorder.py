@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -34,11 +35,14 @@ from ..optim.scheduler_base import LRScheduler
 from ..value import Value
 from .code import PlanCode
 
-_active: list = []  # the recorder of the recording under way (at most one per process)
+# The recorder of the recording under way in this thread. The doors are swapped for the whole
+# process, so one recording runs at a time (`_recording_lock`); other threads pass through.
+_threads = threading.local()
+_recording_lock = threading.Lock()
 
 
 def active() -> Recorder | None:
-    return _active[-1] if _active else None
+    return getattr(_threads, 'recorder', None)
 
 
 def helpers() -> dict:
@@ -319,7 +323,7 @@ _original_apply = Function.__dict__['apply'].__func__
 
 def _recording_apply(cls, *args, **params):
     out = _original_apply(cls, *args, **params)
-    recorder = _active[-1] if _active else None
+    recorder = getattr(_threads, 'recorder', None)
     if recorder is not None and not recorder.paused:
         recorder.op(cls, args, params, out)
     return out
@@ -430,32 +434,27 @@ def _patches(record_backward: Callable) -> list:
 @contextlib.contextmanager
 def recording(recorder: Recorder, record_backward: Callable):
     """Swap the doors for recording ones while the ``with`` body runs (one recording at a time)."""
-    if _active:
+    if active() is not None:
         raise RuntimeError(
             "tl.compile: a compiled function was called while another one is being "
             "recorded; compile the outer function only"
         )
-    patches = _patches(record_backward)
-    saved = [
-        (
-            owner,
-            attribute,
-            owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else getattr(owner, attribute),
-        )
-        for owner, attribute, _ in patches
-    ]
-    _active.append(recorder)
-    try:
-        for owner, attribute, replacement in patches:
-            setattr(owner, attribute, replacement)
-        yield recorder
-    finally:
-        _active.pop()
-        for owner, attribute, original in reversed(saved):
-            if original is _MISSING:
-                delattr(owner, attribute)
-            else:
-                setattr(owner, attribute, original)
+    with _recording_lock:
+        patches = _patches(record_backward)
+        saved = [(owner, attribute, owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type)
+                  else getattr(owner, attribute)) for owner, attribute, _ in patches]
+        _threads.recorder = recorder
+        try:
+            for owner, attribute, replacement in patches:
+                setattr(owner, attribute, replacement)
+            yield recorder
+        finally:
+            _threads.recorder = None
+            for owner, attribute, original in reversed(saved):
+                if original is _MISSING:
+                    delattr(owner, attribute)
+                else:
+                    setattr(owner, attribute, original)
 
 
 _MISSING = object()
