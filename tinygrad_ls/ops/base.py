@@ -90,13 +90,19 @@ class Function:
                     data_b, need_b = b.data, b.requires_grad
                 else:
                     data_b, need_b = constant(b), False
-                data, needs, record = (data_a, data_b), (need_a, need_b), need_a or need_b
+                # needs_input_grad as a constant tuple rather than a fresh one: one object less
+                # per op for the garbage collector, whose passes dominate long chains of ops.
+                if need_a and need_b:
+                    needs = (True, True)
+                else:
+                    needs = (True, False) if need_a else (False, True) if need_b else (False, False)
+                data, record = (data_a, data_b), need_a or need_b
                 out = fn.forward(data_a, data_b)
             elif len(args) == 1:
                 (x,) = args
                 if isinstance(x, Value):
                     data, record = (x.data,), x.requires_grad
-                    needs = (record,)
+                    needs = (True,) if record else (False,)  # constants, as above
                 else:
                     data, needs, record = (constant(x),), (False,), False
                 out = fn.forward(data[0])
