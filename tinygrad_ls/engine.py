@@ -62,8 +62,12 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
     consumers are done. Leaves have no backward; their gradients are complete at the end.
     """
     relevant = None if wanted is None else _leading_to(roots, wanted)
-    pending: dict = {}  # node -> its gradient so far (complete once the node leaves the heap)
-    heap: list = []     # (-sequence, node) of every op node in `pending`: newest first
+    pending: dict = {}  # node -> its gradient so far (complete once the node leaves the queue)
+    # The op nodes in `pending`, newest first: the newest one queued since the last pop waits in
+    # `newest`, the others in a heap of (-sequence, node). In a chain each node queues only its
+    # input, which is then the newest node, so the heap stays empty and costs nothing.
+    newest = None
+    heap: list = []
     results = {}
     check = modes.detect_anomaly
     latest_edit = edits.latest
@@ -82,13 +86,23 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                 previous = pending.get(arg)
                 if previous is None:
                     pending[arg] = arg_grad
-                    if arg._fn is not None:
+                    if arg._fn is None:  # a leaf: no backward to run
+                        continue
+                    if newest is None:
+                        newest = arg
+                    elif newest._fn.sequence > arg._fn.sequence:
                         heapq.heappush(heap, (-arg._fn.sequence, arg))
+                    else:
+                        heapq.heappush(heap, (-newest._fn.sequence, newest))
+                        newest = arg
                 else:
                     pending[arg] = previous + arg_grad
-            if not heap:
+            if newest is not None and (not heap or newest._fn.sequence > -heap[0][0]):
+                node, newest = newest, None
+            elif heap:
+                node = heapq.heappop(heap)[1]
+            else:
                 break
-            node = heapq.heappop(heap)[1]
             grad = pending.pop(node)
             if node._hooks:
                 grad = _run_hooks(node, grad, create_graph)
