@@ -120,6 +120,10 @@ def record_backward(root: Value, grad=None) -> None:
         engine._finish_leaves({leaf: entry[0] for leaf, entry in pending.items()}, results, None, False)
     engine.store_grads(results.keys(), results.values())
     holders = [_leaf_holder(recorder, leaf) for leaf in leaves]
+    for leaf in leaves:
+        if leaf.grad is not None:
+            recorder.grads_of[id(leaf.grad)] = leaf
+            recorder.keep.append(leaf.grad)
     code.emit(
         f"finish(({''.join(holder + ', ' for holder in holders)}), "
         f"({''.join(pending[leaf][1] + ', ' for leaf in leaves)}))",

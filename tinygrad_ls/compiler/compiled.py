@@ -126,6 +126,7 @@ class Compiled:
 
     def plan_from(self, recorder: Recorder, buffers: list, result) -> tuple:
         returned, now = recorder.returned(result, buffers)
+        recorder.reset_created_grads()
         name = _name(self.fn)
         run, source = recorder.code.build(returned, name)
         trace_run, _ = recorder.code.build(returned, name, trace=True) if self.check else (None, None)

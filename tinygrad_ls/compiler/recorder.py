@@ -6,7 +6,7 @@ recording ones, and swapped back afterwards (the eager path never pays for this)
 * ``Function.apply`` — every op: ``v7 = f7.forward(v5, p2)`` with the op object kept;
 * ``engine.backward`` — the reverse sweep, written out statement by statement (``backward.py``);
 * optimizer ``step``/``zero_grad``, ``Module.zero_grad``, ``Value.zero_grad``, scheduler ``step``,
-  ``nn.utils.clip_grad_norm_``/``clip_grad_value_`` and functions marked
+  ``nn.utils.clip_grad_norm_``/``clip_grad_value_``, ``tl.metrics.accuracy`` and functions marked
   ``tl.compiler.eager`` — called again at every replay (``c9(c8)``), not looked into, so
   learning rates, step counts and schedules behave as in eager code;
 * ``Module.__call__`` — which modules ran, in which training mode (a guard of the plan);
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .. import engine, inplace
+from .. import engine, inplace, metrics
 from ..mode import modes
 from ..nn import utils as nn_utils
 from ..nn.module import Module
@@ -33,7 +33,7 @@ from ..ops.base import Function, _check_finite
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
 from ..value import Value
-from .code import PlanCode
+from .code import PlanCode, Statement
 
 # The recorder of the recording under way in this thread. The doors are swapped for the whole
 # process, so one recording runs at a time (`_recording_lock`); other threads pass through.
@@ -87,6 +87,8 @@ class Recorder:
         self.trace: list | None = None  # (label, array) of every traced result, for check=N
         self._parameter_names: dict | None = None
         self.input_values = input_values
+        self.created: dict = {}      # id(Value) -> Value made while recording (its .grad starts empty)
+        self.grads_of: dict = {}     # id(a leaf's .grad after a backward) -> that leaf
         for index, array in enumerate(inputs):
             self.name(array, self.code.constant_named(array, f"a{index}"))
         for index, value in enumerate(input_values):
@@ -240,6 +242,8 @@ class Recorder:
         """``(expression, now)``: the expression that rebuilds ``obj`` (what the function
         returned) at a replay, and ``obj`` as the recording call hands it back. Values come
         back detached (the plan keeps no graph); nothing aliases the plan's input buffers."""
+        if isinstance(obj, np.ndarray) and id(obj) in self.grads_of:  # a leaf's .grad
+            return f"{self.code.constant(self.grads_of[id(obj)], 'L')}.grad", obj
         if isinstance(obj, (Value, np.ndarray)):
             if not self.known(obj):
                 return self.code.constant(obj), obj
@@ -266,6 +270,17 @@ class Recorder:
         if obj is None or isinstance(obj, bool):
             return repr(obj), obj
         return self.code.constant(obj), obj
+
+    def reset_created_grads(self) -> None:
+        """Start the plan by emptying the ``.grad`` of the leaves made inside the function that
+        it gives gradients to (an eager call makes them afresh, with no gradient yet)."""
+        holders = [self.code.constant(value, 'L') for value, _ in self.leaves.values()
+                   if id(value) in self.created and value.requires_grad]
+        holders += [self.code.constant(leaf, 'L') for leaf in self.grads_of.values()
+                    if id(leaf) in self.created and self.code.constant(leaf, 'L') not in holders]
+        if holders:
+            self.code.statements.insert(0, Statement(f"{' = '.join(h + '.grad' for h in holders)} = None",
+                                                     label='new leaves'))
 
     def frozen_numbers(self) -> list:
         """Where numbers were read out of the step's data and then neither returned nor passed
@@ -367,6 +382,17 @@ def _conversion(how: str, original: Callable) -> Callable:
     return convert
 
 
+def _noting_creation(original: Callable) -> Callable:
+    """``Value.__init__`` that notes the Values a recording makes: a leaf made inside the
+    function is a new one at each eager call, so its ``.grad`` starts empty at each replay."""
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        recorder = active()
+        if recorder is not None and not recorder.paused:
+            recorder.created[id(self)] = self
+    return init
+
+
 def _module_call(original: Callable) -> Callable:
     def call(self, *args, **kwargs):
         recorder = active()
@@ -417,8 +443,10 @@ def _patches(record_backward: Callable) -> list:
             for cls in _classes_defining(base, method):
                 patches.append((cls, method, replayed(vars(cls)[method])))
     patches.append((Value, 'zero_grad', replayed(Value.zero_grad)))
-    for name in ('clip_grad_norm_', 'clip_grad_value_'):  # NumPy on .grad: replayed as calls
-        patches.append((nn_utils, name, replayed(getattr(nn_utils, name))))
+    patches.append((Value, '__init__', _noting_creation(Value.__init__)))
+    # Library functions that compute with NumPy on .data or .grad: replayed as calls.
+    for owner, name in ((nn_utils, 'clip_grad_norm_'), (nn_utils, 'clip_grad_value_'), (metrics, 'accuracy')):
+        patches.append((owner, name, replayed(getattr(owner, name))))
     for how, attribute in (
         ('item', 'item'),
         ('float', '__float__'),

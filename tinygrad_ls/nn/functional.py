@@ -25,6 +25,7 @@ from ..checks import check_number
 from ..ops import losses as ops
 from ..ops import random as random_ops
 from ..ops.linear import FusedLinear
+from ..ops.nograd import OneHot
 from ..value import Value, to_numpy
 from .functional_activations import (
     _as_value,
@@ -102,7 +103,7 @@ def one_hot(indices, num_classes: int = -1) -> Value:
     if array.size and array.max() >= num_classes:
         raise ValueError(f"{name}: class values must be smaller than num_classes={num_classes}, got "
                          f"{array.max()} (shape {array.shape})")
-    return Value((array[..., None] == np.arange(num_classes)).astype(np.int64))
+    return OneHot.apply(indices if isinstance(indices, Value) else array, num_classes=num_classes)
 
 
 # ---- regression losses --------------------------------------------------------------------

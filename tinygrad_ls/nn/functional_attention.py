@@ -14,6 +14,8 @@ import math
 import numpy as np
 
 from ..checks import check_number
+from ..ops.elementwise import Cast
+from ..ops.nograd import AdditiveMask, DeadRows
 from ..value import Value
 from .functional_activations import _as_value
 
@@ -59,11 +61,14 @@ def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, sc
     scores = (query @ key.transpose(_swap_last(key.ndim))) * scale
     if mask is not None:
         scores = scores + mask
-    dead_rows = np.isneginf(scores.data).all(axis=-1, keepdims=True)
-    if dead_rows.any():
+    # An op, so that a compiled step finds this batch's dead rows; whether there are any at
+    # all is decided in Python (a recording keeps the masking ops it saw).
+    dead_rows = DeadRows.apply(scores)
+    any_dead = bool(dead_rows.data.any())
+    if any_dead:
         scores = scores.masked_fill(dead_rows, 0.0)
     weights = scores.softmax(axis=-1)
-    if dead_rows.any():
+    if any_dead:
         weights = weights.masked_fill(dead_rows, 0.0)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
@@ -85,17 +90,18 @@ def additive_mask(name: str, mask, query: Value, key_batch: tuple, length: int, 
 
 
 def as_additive(name: str, what: str, mask, dtype: np.dtype, attend: bool):
-    """A bool or float mask as something to add to the scores: a bool mask becomes an ndarray
-    of 0 and -inf (``attend``: True means attend, else True means masked out); a float mask
-    stays as it is (a Value keeps its graph; an array is cast to ``dtype``)."""
+    """A bool or float mask as something to add to the scores: a bool mask becomes 0 and -inf
+    (an ``additive_mask`` op; ``attend``: True means attend, else True means masked out); a
+    float mask stays as it is (a Value keeps its graph; an array is cast to ``dtype``)."""
     array = mask.data if isinstance(mask, Value) else np.asarray(mask)
-    if array.dtype == bool:
-        keep = array if attend else ~array
-        return np.where(keep, 0.0, -np.inf).astype(dtype)
+    if array.dtype == bool:  # (ops, so that a compiled step converts each batch's mask)
+        return AdditiveMask.apply(mask if isinstance(mask, Value) else array, attend=attend, dtype=dtype)
     if array.dtype.kind != 'f':
         raise TypeError(f"{name}: {what} must be bool or float, got dtype {array.dtype} "
                         f"(shape {array.shape})")
-    return mask if isinstance(mask, Value) else array.astype(dtype, copy=False)
+    if isinstance(mask, Value) or array.dtype == dtype:
+        return mask if isinstance(mask, Value) else array
+    return Cast.apply(array, dtype=np.dtype(dtype))
 
 
 def _check_shapes(name: str, query: Value, key: Value, value: Value) -> None:

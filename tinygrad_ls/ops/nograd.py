@@ -52,3 +52,36 @@ class Round(Function):
 
     def backward(self, grad, out, x):
         return (grad * 0,)
+
+
+class OneHot(Function):
+    """Integer class indices (shape ``S``) -> int64 (``S + (num_classes,)``) with a 1 at each index."""
+    name = 'one_hot'
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+
+    def forward(self, indices):
+        return (indices[..., None] == np.arange(self.num_classes)).astype(np.int64)
+
+
+class AdditiveMask(Function):
+    """A bool attention mask as scores to add: 0 where attended, -inf where masked out
+    (``attend``: True in the mask means attend; else True means masked out)."""
+    name = 'additive_mask'
+
+    def __init__(self, attend: bool, dtype):
+        self.attend, self.dtype = attend, np.dtype(dtype)
+
+    def forward(self, mask):
+        keep = mask if self.attend else ~mask
+        return np.where(keep, 0.0, -np.inf).astype(self.dtype)
+
+
+class DeadRows(Function):
+    """True for each row (last axis) of attention scores that is -inf throughout: a query
+    that may attend to no key (its softmax would be 0 / 0)."""
+    name = 'dead_rows'
+
+    def forward(self, scores):
+        return np.isneginf(scores).all(axis=-1, keepdims=True)
