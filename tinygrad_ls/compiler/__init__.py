@@ -4,7 +4,7 @@ The first call of ``tl.compile(fn)`` for a kind of arguments runs ``fn`` eagerly
 down what it did — each op's ``forward``, the backward sweep in the engine's order (every
 ``backward`` call, every sum of gradients, every reduction of a broadcast gradient) and the
 calls of optimizers and schedulers — as a Python function with no Values, no graph and no
-heap (``recorder.py``, ``backward.py``, ``code.py``). Later calls with the same kind of
+heap (``doors.py``, ``recorder.py``, ``backward.py``, ``code.py``). Later calls with the same kind of
 arguments replay that function on the new data (``plan.py``, ``compiled.py``): the same
 NumPy calls in the same order, so the numbers are bit-identical to eager ones. docs/compile.md
 says what can be compiled and what cannot.
@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from .check import CompileMismatch
 from .compiled import Compiled, CompileWarning
+from .doors import replayed
 from .plan import Plan
-from .recorder import replayed
 
 
 def compile(fn: Callable | None = None, check: int = 0):  # noqa: A001 (the API's name: tl.compile)

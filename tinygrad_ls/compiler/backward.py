@@ -18,7 +18,7 @@ from .. import engine
 from ..mode import modes, set_grad_enabled
 from ..ops.base import _check_finite, edits
 from ..value import Value
-from .recorder import active
+from .doors import active
 
 _eager_backward = engine.backward
 

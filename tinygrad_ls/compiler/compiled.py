@@ -22,8 +22,9 @@ from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
 from ..value import Value
 from .backward import record_backward
+from .doors import recording
 from .plan import Plan, build_guard
-from .recorder import Recorder, recording
+from .recorder import Recorder
 
 MAX_PLANS = 8
 
