@@ -29,23 +29,16 @@ import sys
 import time
 import tracemalloc
 
-if __name__ == '__main__':  # thread counts must be fixed before NumPy is imported
-    _threads = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv else '1'
-    for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-        os.environ[variable] = _threads
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder, from anywhere
+import threads  # noqa: E402,F401  (first: the BLAS thread count, before NumPy is imported)
 
-
+# isort: split
 import numpy as np
+from common import parse_arguments  # noqa: E402
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn, optim
 from tinygrad_ls.nn import functional as F
-
-try:
-    from common import parse_arguments
-except ImportError:  # run from elsewhere than benchmarks/
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import parse_arguments
 
 MB = 2 ** 20
 

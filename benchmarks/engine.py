@@ -18,24 +18,14 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == '__main__':  # thread counts must be fixed before NumPy is imported
-    _threads = '1'
-    for i, arg in enumerate(sys.argv):
-        if arg == '--threads' and i + 1 < len(sys.argv):
-            _threads = sys.argv[i + 1]
-    for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-        os.environ[variable] = _threads
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder, from anywhere
+import threads  # noqa: E402,F401  (first: the BLAS thread count, before NumPy is imported)
 
-
+# isort: split
 import numpy as np
+from common import parse_arguments, print_table  # noqa: E402
 
 import tinygrad_ls as tl
-
-try:
-    from common import parse_arguments, print_table
-except ImportError:  # run from elsewhere than benchmarks/
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from common import parse_arguments, print_table
 
 try:
     import torch

@@ -21,18 +21,15 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == '__main__':  # thread counts must be fixed before NumPy is imported
-    _threads = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv else '1'
-    for variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-        os.environ[variable] = _threads
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # this folder, from anywhere
+import threads  # noqa: E402,F401  (first: the BLAS thread count, before NumPy is imported)
 
+# isort: split
 import numpy as np
+from common import interleaved, parse_arguments  # noqa: E402
 
 import tinygrad_ls as tl
 from tinygrad_ls import optim
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved, parse_arguments  # noqa: E402
 
 try:
     import torch
