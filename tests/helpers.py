@@ -10,7 +10,7 @@ from types import ModuleType
 
 import numpy as np
 
-from tinygrad_ls import Value
+from tinygrad_ls import Value, nn
 
 DEMOS = Path(__file__).resolve().parent.parent / 'demos'
 
@@ -68,3 +68,17 @@ def positive(rng: np.random.Generator, shape, low: float = 0.5, high: float = 2.
 def away_from_zero(rng: np.random.Generator, shape, low: float = 0.5, high: float = 2.0) -> np.ndarray:
     """Magnitudes in [low, high] with random signs: safe denominators."""
     return positive(rng, shape, low, high) * rng.choice([-1.0, 1.0], size=shape)
+
+
+
+class DropoutNet(nn.Module):
+    """``fc`` -> ReLU -> ``drop`` (Dropout 0.5) -> ``out``: a model whose training steps draw masks."""
+
+    def __init__(self, features: int, hidden: int, outputs: int):
+        super().__init__()
+        self.fc = nn.Linear(features, hidden)
+        self.drop = nn.Dropout(0.5)
+        self.out = nn.Linear(hidden, outputs)
+
+    def forward(self, x):
+        return self.out(self.drop(self.fc(x).relu()))

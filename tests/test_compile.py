@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from helpers import DropoutNet
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn, optim
@@ -309,23 +310,12 @@ def test_reduce_lr_on_plateau_stepped_with_the_loss(dtype):
 
 
 # ---- dropout, accumulation, forward only ---------------------------------------------------------------
-class DropoutNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(6, 6)
-        self.drop = nn.Dropout(0.5)
-        self.out = nn.Linear(6, 1)
-
-    def forward(self, x):
-        return self.out(self.drop(self.fc(x).relu()))
-
-
 def test_dropout_masks_differ_between_replays_and_follow_manual_seed(dtype):
     x = np.ones((16, 6), dtype=dtype)
 
     def run(compiled, seed):
         tl.manual_seed(0)
-        model = DropoutNet()
+        model = DropoutNet(6, 6, 1)
 
         def forward_backward(x):
             model.zero_grad()

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import DropoutNet
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn, optim
@@ -132,19 +133,9 @@ def test_a_dtype_change_records_again(restore_default_dtype):
     assert twins.recordings == 2
 
 
-class DropoutNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 16)
-        self.drop = nn.Dropout(0.5)
-        self.out = nn.Linear(16, 2)
-
-    def forward(self, x):
-        return self.out(self.drop(self.fc(x).relu()))
-
-
 def test_train_and_eval_switches_record_again(dtype):
-    twins = Twins(DropoutNet, lambda params: optim.SGD(params, lr=0.0))  # lr 0: the weights stay
+    # lr 0: the weights stay
+    twins = Twins(lambda: DropoutNet(4, 16, 2), lambda params: optim.SGD(params, lr=0.0))
     x, y = data(dtype)
     training = [twins(x, y) for _ in range(2)]
     assert not np.array_equal(training[0], training[1])  # new dropout masks
