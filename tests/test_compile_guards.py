@@ -399,7 +399,7 @@ def test_more_than_eight_keys_evict_the_oldest(dtype):
     step = twins.compiled.step
     assert step.recordings == MAX_PLANS + 1 == 9
     assert sum(len(plans) for plans in step.plans.values()) == MAX_PLANS
-    kept = {key[0][0][2][0] for key in step.plans}  # the batch size in each key
+    kept = {key[0][0][1][0] for key in step.plans}  # the batch size: (keyword, shape, dtype) of x
     assert kept == set(sizes[1:])
     twins(*data(dtype, sizes[-1], seed=0))  # still kept: replayed
     assert step.recordings == 9

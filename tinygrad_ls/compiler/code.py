@@ -61,7 +61,8 @@ class PlanCode:
 
     def build(self, returned: str, name: str, trace: bool = False):
         """The plan as one callable ``run(inputs)``; with ``trace`` each traced result is also
-        handed to ``trace_sink(label, array)`` (for ``check=N``). Returns (callable, source)."""
+        handed to ``trace_sink(label, array)``, given as ``run(inputs, None, trace_sink)``
+        (for ``check=N``). Returns (callable, source)."""
         returned_uses = tuple(word for word in _words(returned) if is_local(word))
         statements = self.statements + [Statement(f"return {returned}", returned_uses)]
         chunks = [statements[i : i + CHUNK] for i in range(0, len(statements), CHUNK)] or [statements]
@@ -98,7 +99,7 @@ class PlanCode:
             constants = {word for statement in chunk for word in _words(statement.text)
                          if word in self.constants}
             defaults = ''.join(f", {constant}={constant}" for constant in sorted(constants))
-            header = f"def chunk{number}(inputs, live, trace_sink{defaults}):"
+            header = f"def chunk{number}(inputs, live=None, trace_sink=None{defaults}):"
             sources.append('\n'.join([header, *body]))
         source = '\n\n'.join(sources)
         namespace = dict(self.constants)
@@ -106,13 +107,10 @@ class PlanCode:
             exec(compile(chunk_source, f"<tl.compile plan of {name}>", 'exec'), namespace)
         functions = [namespace[f"chunk{number}"] for number in range(len(chunks))]
         if len(functions) == 1:
-            only = functions[0]
-
-            def run(inputs, trace_sink=None):
-                return only(inputs, (), trace_sink)
+            run = functions[0]  # called as run(inputs) or run(inputs, None, trace_sink)
         else:
 
-            def run(inputs, trace_sink=None):
+            def run(inputs, live=None, trace_sink=None):
                 live = {}
                 for function in functions:
                     live = function(inputs, live, trace_sink)

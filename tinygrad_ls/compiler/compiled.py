@@ -150,18 +150,16 @@ def _split(args: tuple, kwargs: dict):
     """(key, arrays, values) of a call: every Value and ndarray argument is data (its shape and
     dtype in the key); every other argument is part of the key. None if one is unhashable."""
     parts, arrays, values = [], [], []
-    for item in (*args, *kwargs.items()):
-        keyword = None
-        if isinstance(item, tuple) and len(parts) >= len(args):
-            keyword, item = item
-        if isinstance(item, Value):
-            parts.append((keyword, 'V', item.data.shape, item.data.dtype.str, item.requires_grad))
-            arrays.append(item.data)
-            values.append(item)
-        elif isinstance(item, np.ndarray):
-            parts.append((keyword, 'A', item.shape, item.dtype.str))
+    for keyword, item in (*[(None, arg) for arg in args], *kwargs.items()):
+        if type(item) is np.ndarray or isinstance(item, np.ndarray):
+            parts.append((keyword, item.shape, item.dtype))
             arrays.append(item)
             values.append(None)
+        elif isinstance(item, Value):
+            data = item.data
+            parts.append((keyword, data.shape, data.dtype, item.requires_grad))
+            arrays.append(data)
+            values.append(item)
         else:
             try:
                 hash(item)

@@ -35,7 +35,7 @@ class Plan:
             np.copyto(buffer, array)
         if trace_sink is None:
             return self.run(values)
-        return self.trace_run(values, trace_sink)
+        return self.trace_run(values, None, trace_sink)
 
     def __repr__(self) -> str:
         return f"<tl.compile plan: {len(self.statements)} statements>"
@@ -57,8 +57,9 @@ def build_guard(recorder, function) -> tuple:
     for value, _ in recorder.leaves.values():
         holder = name(value)
         conditions.append(f"{holder}.requires_grad is {value.requires_grad!r}")
-        conditions.append(f"{holder}.data.shape == {value.data.shape!r}")
-        conditions.append(f"{holder}.data.dtype == {name(value.data.dtype)}")
+        # the same array (updated in place), or another one of the same shape and dtype
+        conditions.append(f"({holder}.data is {name(value.data)} or ({holder}.data.shape == "
+                          f"{value.data.shape!r} and {holder}.data.dtype == {name(value.data.dtype)}))")
     for holder, key, obj in _reachable_objects(function):
         if isinstance(holder, dict):
             conditions.append(f"{name(holder)}.get({key!r}) is {name(obj)}")

@@ -243,10 +243,12 @@ class Optimizer:
         updates = []
         for g, group in enumerate(self.param_groups):
             for i, p in enumerate(group['params']):
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                grad = np.asarray(p.grad)
-                if grad.shape != p.shape:
+                if type(grad) is not np.ndarray:
+                    grad = np.asarray(grad)
+                if grad.shape != p.data.shape:
                     raise ValueError(f"step: param_groups[{g}]['params'][{i}] has shape {p.shape} "
                                      f"but its grad has shape {grad.shape}")
                 if grad.dtype.kind not in 'iuf':
