@@ -42,6 +42,9 @@ class Mul(Function):
 
     def backward(self, grad, out, a, b):
         need_a, need_b = self.needs_input_grad
+        if a is b and need_a:  # x * x: both gradients are grad * x, computed once
+            grad_a = grad * b
+            return grad_a, grad_a
         return (grad * b if need_a else None), (grad * a if need_b else None)
 
 
