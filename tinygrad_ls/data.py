@@ -83,7 +83,7 @@ class TensorDataset:
 class DataLoader:
     """Iterate over a dataset in mini-batches, each a tuple of Values (one per field).
 
-    ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False)``
+    ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, sampler=None)``
 
     - ``dataset``: a ``TensorDataset`` (a batch is taken from each array with one NumPy
       index: a slice in order, an integer array when shuffled) or any object with
@@ -91,6 +91,9 @@ class DataLoader:
       field), collated by stacking each field over the batch.
     - ``shuffle``: a new permutation per pass, drawn from the library generator.
     - ``drop_last``: drop the last batch if it is smaller than ``batch_size``.
+    - ``sampler``: an iterable of dataset indices with ``__len__`` (such as
+      ``tl.distributed.DistributedSampler``) giving the order of each pass, instead of
+      ``shuffle`` (both is a ValueError, as in PyTorch).
 
     Batch Values never require grad and keep their arrays' dtypes (integer targets stay
     integer). When a generic dataset returns Python numbers, ints become int64, bools bool
@@ -99,7 +102,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, sampler: Any = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
@@ -107,18 +110,25 @@ class DataLoader:
         if not (hasattr(dataset, '__len__') and hasattr(dataset, '__getitem__')):
             raise TypeError(f"DataLoader: the dataset must have __len__ and __getitem__, "
                             f"got {type(dataset).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True cannot be used together (the sampler "
+                             "gives the order)")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
 
     def __len__(self) -> int:
         """The number of batches in one pass."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Value, ...]]:
         # The permutation is drawn here, when the pass starts, not at the first next().
+        if self.sampler is not None:
+            order = np.asarray(list(self.sampler), dtype=np.int64)
+            return self._batches(order, len(order))
         n = len(self.dataset)
         order = generator().permutation(n) if self.shuffle else None
         return self._batches(order, n)
@@ -136,8 +146,9 @@ class DataLoader:
             yield tuple(Value(field) for field in fields)
 
     def __repr__(self) -> str:
+        sampler = f", sampler={self.sampler!r}" if self.sampler is not None else ''
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last})")
+                f"drop_last={self.drop_last}{sampler})")
 
 
 def _collate(samples: list) -> tuple[np.ndarray, ...]:

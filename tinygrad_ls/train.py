@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from . import compiler
 from .compiler import eager
+from .distributed.comm import all_reduce, get_rank, get_world_size
 from .mode import no_grad
 from .optim.plateau import ReduceLROnPlateau
 from .value import Value, data_of, to_numpy
@@ -163,9 +164,18 @@ def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int
         n = _batch_size(inputs)
         total += _loss_value(loss) * n
         count += n
+    total, count = _sum_over_ranks([total, count])
     if count == 0:
         raise ValueError("fit: the training loader yielded no batches")
     return total / count
+
+
+def _sum_over_ranks(numbers: list[float]) -> list[float]:
+    """``numbers`` summed over the processes of ``tl.distributed`` (as they are in one process):
+    the training and validation means are weighted by every rank's sample count."""
+    if get_world_size() == 1:
+        return numbers
+    return all_reduce(np.array(numbers, dtype=np.float64), op='sum').tolist()
 
 
 class _LossNotFinite(ArithmeticError):
@@ -211,14 +221,19 @@ def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Cal
             if metrics:
                 outputs.append(to_numpy(output))
                 targets.append(to_numpy(target))
+        local = {}
+        if metrics and count:
+            all_outputs = Value(np.concatenate(outputs, axis=0))
+            all_targets = Value(np.concatenate(targets, axis=0))
+            local = {name: float(metric(all_outputs, all_targets)) for name, metric in metrics.items()}
+        # With tl.distributed each rank has its share: sums weighted by sample counts, over the ranks.
+        sums = _sum_over_ranks([total, count] + [local.get(name, 0.0) * count for name in metrics])
+        total, count = sums[0], sums[1]
         if count == 0:
             raise ValueError("fit: the validation loader yielded no batches")
         logs = {'val_loss': total / count}
-        if metrics:
-            all_outputs = Value(np.concatenate(outputs, axis=0))
-            all_targets = Value(np.concatenate(targets, axis=0))
-            for name, metric in metrics.items():
-                logs[f"val_{name}"] = float(metric(all_outputs, all_targets))
+        for name, weighted in zip(metrics, sums[2:]):
+            logs[f"val_{name}"] = local[name] if get_world_size() == 1 else weighted / count
     return logs
 
 
@@ -255,6 +270,13 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     the parameters and the optimizer state are as the previous step left them. (Buffers a
     forward pass updates, such as BatchNorm's running statistics, are not restored.)
 
+    With ``tl.distributed`` (a ``DistributedDataParallel`` model and loaders with a
+    ``DistributedSampler``, under ``mpirun``): ``sampler.set_epoch(epoch)`` is called before
+    each epoch when the training loader has a sampler with ``set_epoch``; the training loss,
+    the validation loss and each metric are the means over all ranks' samples (each rank's
+    value weighted by its sample count; exact for per-sample means such as accuracy); only
+    rank 0 shows the progress bar. Every rank returns the same History.
+
     ``progress``: a tqdm bar over epochs with the latest loss and validation values.
     ``compile``: run the training step through ``tl.compile`` (recorded at the first batch of
     each shape, replayed after: the same numbers, faster; docs/compile.md).
@@ -286,9 +308,13 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     best_val, epochs_without_improvement = math.inf, 0
     was_training = getattr(model, 'training', True)
     step = _compiled_step(model, loss_fn, optimizer) if compile else None
-    bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not progress, leave=True)
+    show = progress and get_rank() == 0  # with tl.distributed only rank 0 draws the bar
+    bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not show, leave=True)
+    sampler = getattr(train_loader, 'sampler', None)
     try:
         for epoch in bar:
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(epoch)
             logs = {'loss': _run_epoch(model, loss_fn, optimizer, train_loader, epoch, step),
                     'lr': _learning_rate(optimizer)}
             if val_loader is not None:
