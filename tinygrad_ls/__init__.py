@@ -4,7 +4,7 @@
     x = tl.Value([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
-from . import compiler, data, datasets, distributed, metrics, models, nn, onnx, optim, train
+from . import compiler, data, datasets, distributed, metrics, models, nn, onnx, optim, testing, train
 from .combine import chunk, concat, maximum, minimum, split, stack, where
 from .compiler import compile
 from .creation import (
@@ -42,5 +42,5 @@ __all__ = [
     'concat', 'stack', 'where', 'maximum', 'minimum', 'split', 'chunk', 'jacobian', 'hessian',
     'nn', 'optim', 'data', 'train', 'metrics', 'least_squares', 'save', 'load',
     'draw_graph', 'to_mermaid', 'save_graph', 'models', 'datasets', 'compile', 'compiler', 'onnx',
-    'distributed',
+    'distributed', 'testing',
 ]
