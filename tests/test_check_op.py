@@ -2,8 +2,6 @@
 caught by the check meant for it, and the error lists every failed check."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -97,13 +95,6 @@ def test_correct_op_passes_every_check_and_the_report_lists_them():
     assert all(check.passed is True and check.detail for check in report.checks)
     assert report['broadcasting'].passed
     assert '(4,)' in report['broadcasting'].detail   # a leading dim dropped
-
-
-def test_correct_op_is_fast():
-    start = time.perf_counter()
-    check_op(MulAdd.apply, *_examples((3, 4), (3, 4)))
-    check_op(lambda x, w: (x @ w).tanh(), *_examples((3, 4), (4, 2)))
-    assert time.perf_counter() - start < 1.0
 
 
 def test_wrong_backward_fails_and_the_error_lists_every_failed_check():
