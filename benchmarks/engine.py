@@ -38,8 +38,11 @@ COMPILED_TARGETS = {'elementwise chain': 1.5, 'MLP 784-512-512-10': 1.02, 'scala
 
 # ---- 1 and 3: chains of mul, add, tanh ----------------------------------------------------------
 def chain_tinygrad(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
-    x = tl.Value(x0, requires_grad=True)
-    w = tl.Value(w0, requires_grad=True)
+    chain_step(tl.Value(x0, requires_grad=True), tl.Value(w0, requires_grad=True), steps)
+
+
+def chain_step(x: tl.Value, w: tl.Value, steps: int) -> None:
+    """The chain's forward and backward on the Values ``x`` and ``w`` (their ``.grad`` filled)."""
     h = x
     for _ in range(steps):
         h = (h * w + w).tanh()
@@ -47,15 +50,9 @@ def chain_tinygrad(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
 
 
 def compiled_chain(steps: int) -> tl.compiler.Compiled:
-    """``chain_tinygrad`` compiled: called with x and w as Values that require grad, it leaves
+    """``chain_step`` compiled: called with x and w as Values that require grad, it leaves
     their gradients in ``x.grad`` and ``w.grad``."""
-    @tl.compile
-    def chain(x: tl.Value, w: tl.Value) -> None:
-        h = x
-        for _ in range(steps):
-            h = (h * w + w).tanh()
-        h.sum().backward()
-    return chain
+    return tl.compile(lambda x, w: chain_step(x, w, steps))
 
 
 def chain_numpy(x0: np.ndarray, w0: np.ndarray, steps: int) -> None:
@@ -95,7 +92,11 @@ def make_mlp_data(rng: np.random.Generator, batch: int = 256, sizes=(784, 512, 5
 
 
 def mlp_tinygrad(x: np.ndarray, y: np.ndarray, params: list) -> None:
-    values = [tl.Value(p, requires_grad=True) for p in params]
+    mlp_step(x, y, [tl.Value(p, requires_grad=True) for p in params])
+
+
+def mlp_step(x: np.ndarray, y: np.ndarray, values: list) -> None:
+    """The MLP's forward, softmax cross-entropy and backward with the parameter Values ``values``."""
     h = tl.Value(x)
     for i in range(0, len(values), 2):
         h = h @ values[i].T + values[i + 1]
@@ -106,21 +107,11 @@ def mlp_tinygrad(x: np.ndarray, y: np.ndarray, params: list) -> None:
 
 
 def compiled_mlp(params: list) -> tuple:
-    """``mlp_tinygrad`` compiled, with the parameters as Values made once: returns the compiled
+    """``mlp_step`` compiled, with the parameters as Values made once: returns the compiled
     step ``(x, y) -> None`` and the Values, whose ``.grad`` each step fills (accumulating, as
     eager backward would, so the caller clears them)."""
     values = [tl.Value(p, requires_grad=True) for p in params]
-
-    @tl.compile
-    def mlp(x: np.ndarray, y: np.ndarray) -> None:
-        h = tl.Value(x)
-        for i in range(0, len(values), 2):
-            h = h @ values[i].T + values[i + 1]
-            if i + 2 < len(values):
-                h = h.relu()
-        loss = -h.log_softmax(axis=-1)[np.arange(len(y)), y].mean()
-        loss.backward()
-    return mlp, values
+    return tl.compile(lambda x, y: mlp_step(x, y, values)), values
 
 
 def mlp_numpy(x: np.ndarray, y: np.ndarray, params: list) -> list:

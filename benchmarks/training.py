@@ -60,6 +60,14 @@ def training_step(model: nn.Module, optimizer: optim.Optimizer, loss_of, compile
     return tl.compile(step) if compiled else step
 
 
+def epoch_of(step, loader):
+    """A run: ``step(xb, yb)`` for every batch of ``loader``."""
+    def run() -> None:
+        for xb, yb in loader:
+            step(xb, yb)
+    return run
+
+
 def load_parameters(model: nn.Module, params: list) -> None:
     """Copy ``params`` (ndarrays, in ``model.parameters()`` order) into the model in place."""
     for parameter, value in zip(model.parameters(), params):
@@ -128,11 +136,7 @@ def logistic_tinygrad(loader, lr=0.1, compiled=False):
     model = nn.Linear(loader.dataset.arrays[0].shape[1], 1)
     step = training_step(model, optim.SGD(model.parameters(), lr=lr),
                          lambda xb, yb: F.binary_cross_entropy_with_logits(model(xb), yb), compiled)
-
-    def run() -> None:
-        for xb, yb in loader:
-            step(xb, yb)
-    return run
+    return epoch_of(step, loader)
 
 
 def logistic_torch(loader, lr=0.1):
@@ -199,11 +203,7 @@ def mlp_tinygrad(loader, params, lr=1e-3, compiled=False):
     load_parameters(model, params)
     step = training_step(model, optim.Adam(model.parameters(), lr=lr),
                          lambda xb, yb: F.cross_entropy(model(xb), yb), compiled)
-
-    def run() -> None:
-        for xb, yb in loader:
-            step(xb, yb)
-    return run
+    return epoch_of(step, loader)
 
 
 def mlp_torch(loader, params, lr=1e-3):

@@ -11,6 +11,8 @@ from types import ModuleType
 import numpy as np
 
 from tinygrad_ls import Value, nn
+from tinygrad_ls.ops.base import Function
+from tinygrad_ls.value import data_of
 
 DEMOS = Path(__file__).resolve().parent.parent / 'demos'
 
@@ -82,3 +84,27 @@ class DropoutNet(nn.Module):
 
     def forward(self, x):
         return self.out(self.drop(self.fc(x).relu()))
+
+
+class WrongSquare(Function):
+    """``x * x`` with a backward that is wrong by a factor 1.5 at element (1, 2) only."""
+    name = 'wrong_square'
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, grad, out, x):
+        scale = np.ones(np.shape(data_of(x)))
+        scale[1, 2] = 1.5
+        return (grad * 2 * x * scale,)
+
+
+class Square(Function):
+    """``x * x`` with a correct backward written with shared ops (differentiable again)."""
+    name = 'square'
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, grad, out, x):
+        return (grad * 2 * x,)

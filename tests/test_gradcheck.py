@@ -7,36 +7,12 @@ import re
 
 import numpy as np
 import pytest
-from helpers import leaf
+from helpers import Square, WrongSquare, leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls import Value
 from tinygrad_ls.ops.base import Function
 from tinygrad_ls.value import data_of
-
-
-class WrongSquare(Function):
-    """``x * x`` with a backward that is wrong by a factor 1.5 at element (1, 2) only."""
-    name = 'wrong_square'
-
-    def forward(self, x):
-        return x * x
-
-    def backward(self, grad, out, x):
-        scale = np.ones(np.shape(data_of(x)))
-        scale[1, 2] = 1.5
-        return (grad * 2 * x * scale,)
-
-
-class Square(Function):
-    """``x * x`` with a correct backward written with shared ops (differentiable again)."""
-    name = 'square'
-
-    def forward(self, x):
-        return x * x
-
-    def backward(self, grad, out, x):
-        return (grad * 2 * x,)
 
 
 class DetachedSquare(Function):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import leaf
+from helpers import Square, WrongSquare, leaf
 
 import tinygrad_ls as tl
 from tinygrad_ls.ops.base import Function
@@ -124,29 +124,6 @@ class DetachedSquare(Function):
         return (grad * 2 * data_of(x),)
 
 
-class OneElementWrong(Function):
-    """``x * x`` with a backward wrong at element (1, 2) only: no known pattern."""
-    name = 'one_element_wrong'
-
-    def forward(self, x):
-        return x * x
-
-    def backward(self, grad, out, x):
-        scale = np.ones(np.shape(data_of(x)))
-        scale[1, 2] = 1.5
-        return (grad * 2 * x * scale,)
-
-
-class Square(Function):
-    name = 'square'
-
-    def forward(self, x):
-        return x * x
-
-    def backward(self, grad, out, x):
-        return (grad * 2 * x,)
-
-
 def failure(fn, *inputs, **options) -> tl.GradcheckError:
     with pytest.raises(tl.GradcheckError) as info:
         tl.gradcheck(fn, inputs, **options)
@@ -219,7 +196,7 @@ def test_missing_gradient():
 
 def test_no_pattern_names_the_worst_element_and_counts_failures():
     x = leaf(np.random.default_rng(11).uniform(1.0, 2.0, (2, 3)))
-    error = failure(lambda a: OneElementWrong.apply(a), x)
+    error = failure(lambda a: WrongSquare.apply(a), x)
     message = str(error)
     assert error.diagnosis is None and 'This looks like' not in message
     first = message.splitlines()[0]

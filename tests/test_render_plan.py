@@ -15,8 +15,7 @@ import pytest
 from helpers import load_demo
 
 import tinygrad_ls as tl
-from tinygrad_ls import Value, nn, optim
-from tinygrad_ls.nn import functional as F
+from tinygrad_ls import Value
 from tinygrad_ls.render import GraphDrawing, draw_plan
 from tinygrad_ls.render.plan import PLAN_STYLES, plan_graph, statement_kind
 
@@ -27,23 +26,8 @@ EDGE = re.compile(r'^\s*(\w+) -> (\w+)( \[style=dashed[^\]]*\])?', re.M)
 
 
 def mlp_step():
-    """A compiled Adam step of nn.MLP([4, 8, 3]), called twice (recorded, then replayed)."""
-    tl.manual_seed(0)
-    model = nn.MLP([4, 8, 3])
-    opt = optim.Adam(model.parameters(), lr=0.1)
-
-    @tl.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    rng = np.random.default_rng(0)
-    for _ in range(2):
-        step(rng.random((5, 4)).astype(np.float32), np.array([0, 1, 2, 0, 1]))
-    return step
+    """The demo's compiled Adam step of nn.MLP([4, 8, 3]), called twice (recorded, then replayed)."""
+    return load_demo('graph_viz').compiled_training_step()
 
 
 def newest(step):

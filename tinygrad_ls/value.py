@@ -353,6 +353,21 @@ def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple
     return axis, keepdims
 
 
+def values_in(obj) -> list:
+    """The Values in ``obj``: ``obj`` itself, or those inside (nested) tuples, lists and dict
+    values, in order (a function's or a model's outputs)."""
+    found, stack = [], [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Value):
+            found.append(item)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return found
+
+
 def operand_data(other):
     """The raw operand of a comparison or an in-place update: a Value's data, a list as the
     array ``Value(list)`` would hold, anything else (numbers, ndarrays) as it is."""

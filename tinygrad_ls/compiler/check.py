@@ -116,24 +116,11 @@ class _State:
             )
             for module in plan.modules
         ]
-        self.optimizers = [
-            (
-                optimizer,
-                optimizer._step_calls,
-                [dict(group) for group in optimizer.param_groups],
-                {
-                    param: {key: _copy(item) for key, item in entry.items()}
-                    for param, entry in optimizer.state.items()
-                },
-            )
-            for optimizer in plan.owners
-            if isinstance(optimizer, Optimizer)
-        ]
-        self.schedulers = [
-            (scheduler, {key: _copy(item) for key, item in vars(scheduler).items()})
-            for scheduler in plan.owners
-            if isinstance(scheduler, LRScheduler)
-        ]
+        # their own state_dict()s: copies, put back by load_state_dict()
+        self.optimizers = [(optimizer, optimizer._step_calls, optimizer.state_dict())
+                           for optimizer in plan.owners if isinstance(optimizer, Optimizer)]
+        self.schedulers = [(scheduler, scheduler.state_dict())
+                           for scheduler in plan.owners if isinstance(scheduler, LRScheduler)]
         self.generator = tl_random._generator
         self.generator_state = self.generator.bit_generator.state
 
@@ -155,23 +142,11 @@ class _State:
             for key, array in saved.items():
                 if array is not None and registry.get(key) is not None:
                     np.copyto(registry[key], array)
-        for optimizer, calls, groups, state in self.optimizers:
+        for optimizer, calls, saved in self.optimizers:
+            optimizer.load_state_dict(saved)
             optimizer._step_calls = calls
-            for group, saved in zip(optimizer.param_groups, groups):
-                group.update(saved)
-            optimizer.state.clear()
-            optimizer.state.update(state)
         for scheduler, saved in self.schedulers:
-            vars(scheduler).update(saved)
+            scheduler.load_state_dict(saved)
         tl_random._generator = self.generator
         self.generator.bit_generator.state = self.generator_state
 
-
-def _copy(item):
-    if isinstance(item, np.ndarray):
-        return item.copy()
-    if isinstance(item, list):
-        return list(item)
-    if isinstance(item, dict):
-        return dict(item)
-    return item

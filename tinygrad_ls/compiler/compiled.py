@@ -20,7 +20,7 @@ from .. import engine
 from ..mode import modes
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
-from ..value import Value
+from ..value import Value, values_in
 from .backward import record_backward
 from .doors import recording
 from .plan import Plan, build_guard
@@ -88,7 +88,8 @@ class Compiled:
         for value, stand_in in zip(values, stand_ins):  # gradients of Values passed in go to them
             if stand_in is not None and stand_in.grad is not None:
                 engine.store_grads([value], [stand_in.grad])
-        if recorder.unsupported is None and _needs_graph(result) and not recorder.has_backward:
+        needs_graph = any(value.requires_grad for value in values_in(result))
+        if recorder.unsupported is None and needs_graph and not recorder.has_backward:
             recorder.refuse(
                 "the function returns a Value that requires grad without calling backward() "
                 "inside (a plan keeps no graph to backpropagate through later); call it under "
@@ -178,16 +179,6 @@ def _substitute(args: tuple, kwargs: dict, replacements: list) -> tuple:
         for key, arg in kwargs.items()
     }
     return new_args, new_kwargs
-
-
-def _needs_graph(result) -> bool:
-    if isinstance(result, Value):
-        return result.requires_grad
-    if type(result) in (tuple, list):
-        return any(_needs_graph(item) for item in result)
-    if type(result) is dict:
-        return any(_needs_graph(item) for item in result.values())
-    return False
 
 
 def _name(fn) -> str:

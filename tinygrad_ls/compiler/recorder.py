@@ -250,10 +250,8 @@ class Recorder:
     def reset_created_grads(self) -> None:
         """Start the plan by emptying the ``.grad`` of the leaves made inside the function that
         it gives gradients to (an eager call makes them afresh, with no gradient yet)."""
-        holders = [self.code.constant(value, 'L') for value, _ in self.leaves.values()
-                   if id(value) in self.created and value.requires_grad]
-        holders += [self.code.constant(leaf, 'L') for leaf in self.grads_of.values()
-                    if id(leaf) in self.created and self.code.constant(leaf, 'L') not in holders]
+        holders = list(dict.fromkeys(self.code.constant(leaf, 'L') for leaf in self.grads_of.values()
+                                     if id(leaf) in self.created))
         if holders:
             self.code.statements.insert(0, Statement(f"{' = '.join(h + '.grad' for h in holders)} = None",
                                                      label='new leaves'))

@@ -27,7 +27,7 @@ import numpy as np
 from ..engine import toposort
 from ..mode import is_grad_enabled
 from ..nn.module import Module
-from ..value import Value
+from ..value import Value, values_in
 from .comm import all_reduce, broadcast, get_world_size
 
 
@@ -162,7 +162,7 @@ class DistributedDataParallel(Module):
         if is_grad_enabled():
             params = list(self.module.parameters())
             self._sync_buckets(params)
-            roots = [v for v in _values_in(output) if v.requires_grad]
+            roots = [v for v in values_in(output) if v.requires_grad]
             reached = {node for node in toposort(roots) if node._fn is None}
             self._ddp['expected'] = {p for p in params if p in reached}
             self._arm()
@@ -178,20 +178,6 @@ class DistributedDataParallel(Module):
     def reductions(self) -> int:
         """How many bucket Allreduces this wrapper has made so far."""
         return self._ddp['reductions']
-
-
-def _values_in(output) -> list:
-    """The Values in a forward's output: a Value, or Values inside tuples, lists and dicts."""
-    found, stack = [], [output]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Value):
-            found.append(item)
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-    return found
 
 
 __all__ = ['DistributedDataParallel']
