@@ -13,8 +13,8 @@ settings it must reach 0.95, or the script exits with an error) and the path of 
 loss-curve plot ``demos/output/mlp_digits_loss.png``. Takes a few seconds.
 
 The training step runs through ``tl.compile`` (``fit(compile=True)``: recorded once, then
-replayed with bit-identical numbers, about twice as fast); ``--eager`` runs it eagerly, for
-comparing the times.
+replayed with bit-identical numbers: 25 epochs take about 0.2 s instead of 0.3-0.4 s here,
+validation included); ``--eager`` runs it eagerly, for comparing the times.
 """
 from __future__ import annotations
 
