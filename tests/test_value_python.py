@@ -101,6 +101,12 @@ def test_conversions_match_pytorch():
     np.testing.assert_array_equal(round(v).data, torch.round(t).numpy())
     np.testing.assert_array_equal(round(v, 1).data, torch.round(t, decimals=1).numpy())
     assert v.tolist() == t.tolist()
+    # round passes a zero gradient, as torch.round does (and finite differences away from .5)
+    x, tx = Value(data + 0.1, requires_grad=True), torch.tensor(data + 0.1, requires_grad=True)
+    (round(x) * 3).sum().backward()
+    (torch.round(tx) * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+    assert tl.gradcheck(lambda a: round(a, 1) * a, (Value(data + 0.01, requires_grad=True),))
     scalar = torch.tensor(2.75)
     assert f"{Value(2.75):.3f}" == f"{scalar:.3f}" and int(Value(2.75)) == int(scalar)
     with pytest.raises(RuntimeError):
