@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from . import tracing
 from .mode import modes, set_grad_enabled
 from .ops import generic
 from .ops.base import _check_finite, edits
@@ -61,6 +62,13 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
     and its inputs are always older, so taking the newest node from a heap means all of its
     consumers are done. Leaves have no backward; their gradients are complete at the end.
     """
+    tape = modes.tape if modes.watching else None  # a recording tape is told every step
+    if tape is not None:
+        if tape.paused:
+            tape.paused_sweeps += 1  # inside a replayed call: the tape is told it happened
+            tape = None
+        else:
+            tape.sweep(roots, create_graph, wanted)
     relevant = None if wanted is None else _leading_to(roots, wanted)
     pending: dict = {}  # node -> its gradient so far (complete once the node leaves the queue)
     # The op nodes in `pending`, newest first: the newest one queued since the last pop waits in
@@ -80,9 +88,12 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                     continue
                 if check and fn is not None:
                     _check_finite(arg_grad, f"backward of '{fn.name}'")
-                data = arg.data
+                data = arg._data
                 if arg_grad.shape != data.shape or arg_grad.dtype is not data.dtype:
-                    arg_grad = _conform(arg_grad, data, fn)
+                    conformed = _conform(arg_grad, data, fn)
+                    if tape is not None:
+                        tape.conformed(arg_grad, conformed, arg, fn)
+                    arg_grad = conformed
                 previous = pending.get(arg)
                 if previous is None:
                     pending[arg] = arg_grad
@@ -96,7 +107,10 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                         heapq.heappush(heap, (-newest._fn.sequence, newest))
                         newest = arg
                 else:
-                    pending[arg] = previous + arg_grad
+                    total = previous + arg_grad
+                    if tape is not None:
+                        tape.added(previous, arg_grad, total)
+                    pending[arg] = total
             if newest is not None and (not heap or newest._fn.sequence > -heap[0][0]):
                 node, newest = newest, None
             elif heap:
@@ -105,7 +119,7 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                 break
             grad = pending.pop(node)
             if node._hooks:
-                grad = _run_hooks(node, grad, create_graph)
+                grad = _run_hooks(node, grad, create_graph, tape)
             if wanted is None or node in wanted:
                 results[node] = grad
             fn = node._fn
@@ -114,7 +128,7 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             if create_graph:  # the Values, and each constant as forward saw it (a list as an array)
                 out, inputs = node, _graph_inputs(fn)
             else:
-                out, inputs = node.data, fn.input_data
+                out, inputs = node._data, fn.input_data
             # Plain positional calls for one and two inputs: Python inlines those, while a
             # `*args` call costs about twice as much, and this line runs once per node.
             if len(inputs) == 2:
@@ -123,8 +137,10 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
                 input_grads = fn.backward(grad, out, inputs[0])
             else:
                 input_grads = fn.backward(grad, out, *inputs)
+            if tape is not None:
+                tape.backward_ran(node, fn, grad, input_grads)
             edges = zip(fn.inputs, fn.needs_input_grad, input_grads)
-        _finish_leaves(pending, results, wanted, create_graph)
+        _finish_leaves(pending, results, wanted, create_graph, tape)
     return results
 
 
@@ -160,12 +176,12 @@ def _leading_to(roots: Sequence[Value], wanted: set) -> set:
     return relevant
 
 
-def _finish_leaves(pending: dict, results: dict, wanted: set | None, create_graph: bool) -> None:
+def _finish_leaves(pending: dict, results: dict, wanted: set | None, create_graph: bool, tape=None) -> None:
     """After the sweep only leaves are pending, their gradients complete: run their hooks and
     hand them to ``results``."""
     for leaf, grad in pending.items():
         if leaf._hooks:
-            grad = _run_hooks(leaf, grad, create_graph)
+            grad = _run_hooks(leaf, grad, create_graph, tape)
         if wanted is None or leaf in wanted:
             results[leaf] = grad
 
@@ -185,7 +201,18 @@ def _conform(grad, data: np.ndarray, fn):
     return grad
 
 
-def _run_hooks(node: Value, grad, create_graph: bool):
+def _run_hooks(node: Value, grad, create_graph: bool, tape=None):
+    """``node``'s hooks on ``grad``, each result replacing it; a recording ``tape`` is told the
+    call as a whole (the hooks run paused: a replay calls them again)."""
+    if tape is None:
+        return run_hooks(node, grad, create_graph)
+    with tracing.paused():
+        result = run_hooks(node, grad, create_graph)
+    tape.hooked(node, grad, result)
+    return result
+
+
+def run_hooks(node: Value, grad, create_graph: bool):
     if not create_graph:
         grad = np.asarray(grad)  # ops on 0-d arrays return NumPy scalars; hooks get ndarrays
     for hook in list(node._hooks):
@@ -208,7 +235,7 @@ def _seed(value: Value, grad, caller: str) -> np.ndarray:
         if value.size != 1:
             raise RuntimeError(f"{caller}: grad can be omitted only for a single-element Value, "
                                f"got shape {value.shape}; pass grad of that shape")
-        return np.ones_like(value.data)
+        return np.ones_like(value._data)
     given = grad
     grad = to_numpy(grad)
     if grad.dtype.kind not in 'biuf':
@@ -235,7 +262,14 @@ def backward(root: Value, grad=None) -> None:
     if not root.requires_grad:
         raise RuntimeError("backward: this Value does not require grad (nothing it was made "
                            "from requires grad, or it was made under no_grad)")
-    results = backprop([root], [_seed(root, grad, 'backward')])
+    seed = _seed(root, grad, 'backward')
+    tape = modes.tape if modes.watching else None
+    if tape is not None and not tape.paused:
+        tape.seed(root, grad, seed)
+        results = backprop([root], [seed])
+        tape.stored(list(results), list(results.values()))
+    else:
+        results = backprop([root], [seed])
     store_grads(results.keys(), results.values())
 
 
@@ -249,9 +283,9 @@ def store_grads(nodes, grads) -> None:
             if type(node_grad) is not np.ndarray:
                 node_grad = np.asarray(node_grad)
             if node._fn is not None:
-                node.grad = node_grad  # a snapshot for inspection; may share memory with others
-            elif node.grad is not None:
-                node.grad = np.asarray(node.grad + node_grad)  # 0-d + 0-d gives a NumPy scalar
+                node._grad = node_grad  # a snapshot for inspection; may share memory with others
+            elif node._grad is not None:
+                node._grad = np.asarray(node._grad + node_grad)  # 0-d + 0-d gives a NumPy scalar
             else:
                 # A leaf's grad is updated in place by users (clipping), so it must own its memory.
                 owner = id(node_grad if node_grad.base is None else node_grad.base)
@@ -259,7 +293,7 @@ def store_grads(nodes, grads) -> None:
                     node_grad = node_grad.copy()
                 else:
                     handed_to_leaves.add(owner)
-                node.grad = node_grad
+                node._grad = node_grad
 
 
 # One lock for every backward() of the process: uncontended it costs well under a microsecond
@@ -272,7 +306,7 @@ def _check_leaf_grads(nodes) -> None:
     user) is not an ndarray of the leaf's shape and dtype: adding onto it would fail half-way
     through the leaves, or change the grad's shape (by broadcasting) or dtype silently."""
     for node in nodes:
-        existing = node.grad
+        existing = node._grad
         if node._fn is not None or existing is None:
             continue
         if isinstance(existing, np.ndarray):
@@ -322,7 +356,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False) -> tupl
     for value in inputs:
         found = results.get(value)
         if found is None:
-            gradients.append(Value._wrap(np.zeros_like(value.data)))
+            gradients.append(Value._wrap(np.zeros_like(value._data)))
         elif isinstance(found, Value):
             gradients.append(found)
         else:

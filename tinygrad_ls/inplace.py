@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import tracing
 from .mode import modes
 from .ops.base import edits, sequence_mark
 from .ops.shapes import normalize_index
@@ -30,6 +31,8 @@ from .value import Value, operand_data
 
 def check_allowed(value: Value, name: str, *operands) -> None:
     """Raise RuntimeError, naming ``name`` and the shapes, if this update is not allowed now."""
+    if modes.watching:
+        tracing.report_edit(value, name)
     if not modes.grad_enabled:
         return
     if value.requires_grad:
@@ -58,7 +61,7 @@ def mark_edited(value: Value) -> Value:
 
 
 def _writable(value: Value, name: str) -> np.ndarray:
-    array = value.data
+    array = value._data
     if not array.flags.writeable:
         raise ValueError(f"{name}: the data of this Value (shape {value.shape}) is read-only "
                          "(a broadcast view or a memory-mapped file); use the out-of-place form")

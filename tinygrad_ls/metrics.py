@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_number
+from .tracing import replayed
 from .ops.elementwise import stable_sigmoid
 from .value import to_numpy
 
@@ -19,6 +20,7 @@ def _binary_predictions(scores: np.ndarray, threshold: float) -> np.ndarray:
     return scores > threshold
 
 
+@replayed
 def accuracy(outputs, targets, threshold: float = 0.5) -> float:
     """The fraction of predictions equal to their target, a float in [0, 1].
 

@@ -1,4 +1,8 @@
-"""Grad mode and anomaly detection: per-thread switches read on every op."""
+"""Per-thread switches read on every op: grad mode, anomaly detection and the tape.
+
+``watching`` is True while anomaly detection is on or a tape (``tracing.py``) is recording in
+this thread: ``Function.apply`` reads that one flag, so an op pays one check for both.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +13,8 @@ class _Modes(threading.local):
     """Class attributes are each thread's starting values; assignments stay in that thread."""
     grad_enabled = True
     detect_anomaly = False
+    tape = None        # the tracing.Tape recording in this thread, or None
+    watching = False   # detect_anomaly or tape is not None: the slow path of every op
 
 
 modes = _Modes()
@@ -54,6 +60,14 @@ class set_grad_enabled:
         modes.grad_enabled = self.previous
 
 
+@contextlib.contextmanager
 def detect_anomaly():
     """Context manager: raise at the first op whose forward result or gradient holds NaN/inf."""
-    return _switch('detect_anomaly', True)
+    previous = modes.detect_anomaly
+    modes.detect_anomaly = True
+    modes.watching = True
+    try:
+        yield
+    finally:
+        modes.detect_anomaly = previous
+        modes.watching = previous or modes.tape is not None

@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import tracing
 from .dtypes import as_array, is_float_dtype
+from .mode import modes
 from .value_conversions import PythonConversions
 
 
@@ -43,21 +45,26 @@ class Value(PythonConversions):
 
     # `_edits` and `_edited_at` are set only by an in-place update (inplace.py): unset, they
     # cost nothing on the path every op takes, and readers fall back to 0 / -1.
-    __slots__ = ('data', 'grad', 'requires_grad', 'name', '_fn', '_hooks', '_edits', '_edited_at',
+    # `_data` and `_grad` hold the arrays; `data` and `grad` are properties that tell a recording
+    # tape (tracing.py) when Python reads or assigns them. The library's own hot paths (ops, the
+    # engine) use the slots directly.
+    __slots__ = ('_data', '_grad', 'requires_grad', 'name', '_fn', '_hooks', '_edits', '_edited_at',
                  '__weakref__')
     __array_ufunc__ = None  # make `ndarray op Value` dispatch to Value's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Value):
             data = data.data
-        self.data = as_array(data, dtype)
-        self.grad = None
+        self._data = as_array(data, dtype)
+        self._grad = None
         self.requires_grad = False
         self.name = name
         self._fn = None
         self._hooks = None
         if requires_grad:
-            self.requires_grad_(True)
+            self._set_requires_grad(True)
+        if modes.watching:
+            tracing.report_created(self)
 
     @staticmethod
     def _wrap(array: np.ndarray, fn=None) -> Value:
@@ -67,28 +74,54 @@ class Value(PythonConversions):
         instead of running ``__init__``'s conversions. ``Function.apply`` builds every op's
         result the same way, inlined (a test keeps the two alike)."""
         value = object.__new__(Value)
-        value.data = array
-        value.grad = value.name = value._hooks = None
+        value._data = array
+        value._grad = value.name = value._hooks = None
         value.requires_grad = fn is not None
         value._fn = fn
         return value
 
     # ---- attributes -----------------------------------------------------------------------
     @property
+    def data(self) -> np.ndarray:
+        """The numbers: an ndarray (0-d for a scalar), the array itself (not a copy)."""
+        if modes.watching:
+            tracing.report_read(self, '.data')
+        return self._data
+
+    @data.setter
+    def data(self, array: np.ndarray) -> None:
+        if modes.watching:
+            tracing.report_edit(self, 'assigning .data')
+        self._data = array
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """The gradient after ``backward()``: an ndarray of this Value's shape and dtype, or None."""
+        if modes.watching:
+            tracing.report_grad(self, 'reading .grad')
+        return self._grad
+
+    @grad.setter
+    def grad(self, array) -> None:
+        if modes.watching:
+            tracing.report_grad(self, 'assigning .grad')
+        self._grad = array
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def _version(self) -> int:
@@ -118,20 +151,27 @@ class Value(PythonConversions):
     # ---- the graph -------------------------------------------------------------------------
     def detach(self) -> Value:
         """A new leaf sharing this data, cut from the graph."""
-        return Value._wrap(self.data)
+        return Value._wrap(self._data)
 
     def requires_grad_(self, flag: bool = True) -> Value:
         """Set ``requires_grad`` in place (only float dtypes can require grad)."""
-        if flag and not is_float_dtype(self.data.dtype):
+        self._set_requires_grad(flag)
+        if modes.watching:
+            tracing.report_requires_grad(self, bool(flag))
+        return self
+
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag and not is_float_dtype(self._data.dtype):
             raise TypeError(f"requires_grad: only floating dtypes can require gradients, got {self.dtype}")
         if not flag and self._fn is not None:
             raise RuntimeError("requires_grad_(False): only leaves can be switched off; use detach()")
         self.requires_grad = bool(flag)
         return self
 
+    @tracing.replayed
     def zero_grad(self) -> None:
         """Set ``grad`` to None."""
-        self.grad = None
+        self._grad = None
 
     def register_hook(self, hook: Callable) -> HookHandle:
         """Call ``hook(grad)`` when this Value's gradient is computed; a returned value replaces it.
@@ -330,14 +370,21 @@ def data_of(x):
     """The raw data behind ``x``: a Value's ndarray, anything else exactly as it is (no copy,
     no conversion). The one way to unwrap: ops use it for masks and shapes, whose own
     derivative is zero; everything else reads user input through ``to_numpy``."""
-    return x.data if isinstance(x, Value) else x
+    return x._data if isinstance(x, Value) else x
 
 
 def to_numpy(x, dtype=None) -> np.ndarray:
     """``x`` (a Value, ndarray, number or nested list) as an ndarray: a Value's data and
     ndarrays as they are (no copy unless ``dtype`` asks for a cast), anything else through
     ``np.asarray`` (so lists keep NumPy's dtype, unlike ``Value(list)``)."""
-    return np.asarray(x.data if isinstance(x, Value) else x, dtype=dtype)
+    if isinstance(x, Value):
+        data = x._data
+        if dtype is None or data.dtype == dtype:
+            return data  # the same array: a recording tape still knows where it came from
+        if modes.watching:
+            tracing.report_read(x, f"a conversion to {np.dtype(dtype)}")
+        return np.asarray(data, dtype=dtype)
+    return np.asarray(x, dtype=dtype)
 
 
 def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple:
@@ -372,7 +419,7 @@ def operand_data(other):
     """The raw operand of a comparison or an in-place update: a Value's data, a list as the
     array ``Value(list)`` would hold, anything else (numbers, ndarrays) as it is."""
     if isinstance(other, Value):
-        return other.data
+        return other._data
     return as_array(other) if isinstance(other, (list, tuple)) else other
 
 

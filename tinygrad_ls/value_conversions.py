@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import tracing
+from .mode import modes
+
 if TYPE_CHECKING:
     from .value import Value
 
@@ -19,8 +22,14 @@ class PythonConversions:
 
     __slots__ = ()
 
+    def _numbers(self, how: str) -> np.ndarray:
+        """The data, for a conversion that hands its numbers to Python (told to a recording tape)."""
+        if modes.watching:
+            tracing.report_read(self, how)
+        return self._data
+
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=', ', threshold=20, precision=4, prefix='Value(')
+        body = np.array2string(self._numbers('repr()'), separator=', ', threshold=20, precision=4, prefix='Value(')
         extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ''
         if self.requires_grad:
             extra += f", op='{self.op}'" if self._fn is not None else ', requires_grad=True'
@@ -42,25 +51,25 @@ class PythonConversions:
         if self.size != 1:
             raise RuntimeError(f"Boolean value of a Value with more than one element is ambiguous "
                                f"(shape {self.shape}); use .any() or .all() on .data, or compare .item()")
-        return bool(self.data)
+        return bool(self._numbers('bool()'))
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._single('float()'))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._single('int()'))
 
     def __index__(self) -> int:
         """For ``range(v)``, slicing and list indexing: integer dtype, one element."""
         if self.dtype.kind not in 'iub' or self.size != 1:
             raise TypeError(f"only integer Values of a single element can be converted to an index, "
                             f"got dtype {self.dtype} and shape {self.shape}")
-        return int(self.item())
+        return int(self._single('an index'))
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"``: a single element formats as its number; more only with no spec."""
         if self.size == 1:
-            return format(self.item(), spec)
+            return format(self._single('formatting'), spec)
         if spec:
             raise TypeError(f"unsupported format string {spec!r} for a Value of shape {self.shape} "
                             "(only single-element Values format as numbers)")
@@ -74,19 +83,30 @@ class PythonConversions:
 
     def tolist(self):
         """The data as (nested) Python lists of numbers; a number for a 0-d Value."""
-        return self.data.tolist()
+        return self._numbers('tolist()').tolist()
 
     def numel(self) -> int:
         """The number of elements (``size``)."""
-        return self.data.size
+        return self._data.size
 
     def item(self):
         """The single element as a Python number."""
+        return self._single('item()')
+
+    def _single(self, how: str):
         if self.size != 1:
-            raise ValueError(f"item: only a Value with one element can be converted, got shape {self.shape}")
-        return self.data.item()
+            raise ValueError(f"{how.rstrip('()')}: only a Value with one element can be converted, "
+                             f"got shape {self.shape}")
+        return self._numbers(how).item()
 
     def numpy(self) -> np.ndarray:
         """The data (the same array, not a copy)."""
-        return self.data
+        return self._numbers('numpy()')
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(v)``: the data (cast to ``dtype``, copied when ``copy`` asks)."""
+        data = self._numbers('np.asarray()')
+        if dtype is not None and data.dtype != dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 

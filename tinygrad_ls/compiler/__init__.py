@@ -1,13 +1,15 @@
 """``tl.compile``: record a step once, replay it as straight-line NumPy code.
 
-The first call of ``tl.compile(fn)`` for a kind of arguments runs ``fn`` eagerly and writes
-down what it did — each op's ``forward``, the backward sweep in the engine's order (every
-``backward`` call, every sum of gradients, every reduction of a broadcast gradient) and the
-calls of optimizers and schedulers — as a Python function with no Values, no graph and no
-heap (``doors.py``, ``recorder.py``, ``backward.py``, ``code.py``). Later calls with the same kind of
-arguments replay that function on the new data (``plan.py``, ``compiled.py``): the same
-NumPy calls in the same order, so the numbers are bit-identical to eager ones. docs/compile.md
-says what can be compiled and what cannot.
+The first call of ``tl.compile(fn)`` for a kind of arguments runs ``fn`` eagerly under a
+``Tracer`` (``tracer.py``, ``sweep.py``), the tape the library reports to (``tracing.py``),
+which writes down what it did — each op's ``forward``, every step of the one backward sweep,
+the calls of optimizers and schedulers — as statements of a Python function with no Values,
+no graph and no heap (``code.py``), and notes what Python state it depended on
+(``guards.py``). Later calls with the same kind of arguments replay that function on the new
+data (``plan.py``, ``compiled.py``): the same NumPy calls in the same order, so the numbers
+are bit-identical to eager ones. What a replay could not redo (Python reading the step's
+numbers, ``.grad`` touched by hand, NumPy random draws, ``tl.grad``) makes those calls run
+eagerly, after one ``CompileWarning``. docs/compile.md says exactly what is guarded.
 
 ``tl.compiler.eager(function)`` marks a function to be called at every replay rather than
 looked into (logging, checks on the loss, anything that reads numbers out of Values).
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 from .check import CompileMismatch
 from .compiled import Compiled, CompileWarning
-from .doors import replayed
+from ..tracing import replayed
 from .plan import Plan
 
 

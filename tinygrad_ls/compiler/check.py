@@ -22,16 +22,14 @@ class CompileMismatch(AssertionError):
     """A replay differed from the eager call (raised by ``tl.compile(fn, check=N)``)."""
 
 
-def checked_replay(compiled, plan, key, args, kwargs, arrays, values):
-    state = _State(plan)
+def checked_replay(compiled, plan, key, args, kwargs, items):
+    state = _State(plan, [item for item in items if isinstance(item, Value)])
     replayed = []
-    result = plan.replay(
-        arrays, values, lambda label, array: replayed.append((label, np.array(array, copy=True)))
-    )
+    result = plan.replay(items, lambda label, array: replayed.append((label, np.array(array, copy=True))))
     after = state.parameters_now()
     state.restore()
     eager = []
-    eager_result = compiled.record(key, args, kwargs, arrays, values, trace=eager)
+    eager_result = compiled.record(key, args, kwargs, items, trace=eager)
     _compare(compiled, replayed, eager, result, eager_result, after, state.parameters_now())
     return eager_result
 
@@ -90,7 +88,7 @@ def _difference(a, b) -> str:
 
 def _leaves_of(obj) -> list:
     if isinstance(obj, Value):
-        return [obj.data]
+        return [obj._data]
     if isinstance(obj, (np.ndarray, int, float)):
         return [obj]
     if type(obj) in (tuple, list):
@@ -103,11 +101,11 @@ def _leaves_of(obj) -> list:
 class _State:
     """What a step may change, saved so that the eager side of a check starts where the replay did."""
 
-    def __init__(self, plan) -> None:
-        self.parameters = [value for value in plan.leaves]
-        self.data = [value.data.copy() for value in self.parameters]
+    def __init__(self, plan, arguments: list) -> None:
+        self.parameters = list(dict.fromkeys([*plan.leaves, *arguments]))
+        self.data = [value._data.copy() for value in self.parameters]
         self.grads = [
-            None if value.grad is None else np.array(value.grad, copy=True) for value in self.parameters
+            None if value._grad is None else np.array(value._grad, copy=True) for value in self.parameters
         ]
         self.buffers = [
             (
@@ -126,18 +124,18 @@ class _State:
 
     def parameters_now(self) -> list:
         return [
-            (f"parameter {i} (shape {value.shape})", value.data.copy())
+            (f"parameter {i} (shape {value.shape})", value._data.copy())
             for i, value in enumerate(self.parameters)
         ] + [
-            (f"the .grad of parameter {i}", value.grad.copy())
+            (f"the .grad of parameter {i}", value._grad.copy())
             for i, value in enumerate(self.parameters)
-            if value.grad is not None
+            if value._grad is not None
         ]
 
     def restore(self) -> None:
         for value, data, grad in zip(self.parameters, self.data, self.grads):
-            np.copyto(value.data, data)
-            value.grad = grad
+            np.copyto(value._data, data)
+            value._grad = grad
         for registry, saved in self.buffers:
             for key, array in saved.items():
                 if array is not None and registry.get(key) is not None:

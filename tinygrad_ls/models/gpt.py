@@ -188,7 +188,8 @@ class GPT(Module):
         targets = to_numpy(targets)
         if targets.shape != (B, T):
             raise ValueError(f"GPT: targets of shape {targets.shape} do not match idx of shape {(B, T)}")
-        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1))
+        # the targets flattened by an op, not by NumPy beside the graph: a compiled step follows it
+        loss = F.cross_entropy(logits.reshape(B * T, -1), Value._wrap(targets).reshape(-1))
         return logits, loss
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None) -> Value:

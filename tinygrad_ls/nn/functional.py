@@ -140,7 +140,7 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = 'mean')
     log clamped at -100, as in PyTorch); ``weight`` (no gradient) broadcasts to the input.
     Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable without clamping."""
     input, target = _input_and_target('binary_cross_entropy', input, target, reduction)
-    probs = input.data  # (NaN was refused above)
+    probs = input._data  # (NaN was refused above)
     if not ((probs >= 0) & (probs <= 1)).all():
         raise ValueError(f"binary_cross_entropy: every element of input must be a probability in "
                          f"[0, 1], got values in [{np.min(probs)}, {np.max(probs)}] (input shape "
@@ -285,7 +285,7 @@ def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     if target_array.shape != input.shape:
         raise ValueError(f"{name}: input has shape {input.shape} but target has shape {target_array.shape}; "
                          f"they must be equal (reshape one, e.g. target.reshape(input.shape))")
-    _check_no_nan(name, 'input', input.data)
+    _check_no_nan(name, 'input', input._data)
     _check_no_nan(name, 'target', target_array)
     return input, _target_for(input, target, target_array)
 
@@ -324,7 +324,7 @@ def _scores(name: str, input, reduction: str, what: str) -> Value:
     if input.ndim not in (1, 2) or input.dtype.kind != 'f':
         raise ValueError(f"{name}: input must be float {what} of shape (N, C) or (C,), "
                          f"got shape {input.shape} and dtype {input.dtype}")
-    _check_no_nan(name, 'input', input.data)
+    _check_no_nan(name, 'input', input._data)
     return input
 
 

@@ -61,14 +61,14 @@ def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, sc
     scores = (query @ key.transpose(_swap_last(key.ndim))) * scale
     if mask is not None:
         scores = scores + mask
-    # An op, so that a compiled step finds this batch's dead rows; whether there are any at
-    # all is decided in Python (a recording keeps the masking ops it saw).
-    dead_rows = DeadRows.apply(scores)
-    any_dead = bool(dead_rows.data.any())
-    if any_dead:
+    # Only a mask can make a row all -inf. The dead rows are found by an op and masked whether
+    # or not there are any: a branch on the data here would be a branch a compiled step cannot
+    # replay (filling where nothing is dead leaves every number as it is).
+    if mask is not None:
+        dead_rows = DeadRows.apply(scores)
         scores = scores.masked_fill(dead_rows, 0.0)
     weights = scores.softmax(axis=-1)
-    if any_dead:
+    if mask is not None:
         weights = weights.masked_fill(dead_rows, 0.0)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
@@ -78,7 +78,7 @@ def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, sc
 def additive_mask(name: str, mask, query: Value, key_batch: tuple, length: int, source: int,
                   attend: bool):
     """``attn_mask`` checked to broadcast to the scores (..., L, S), then ``as_additive``."""
-    shape = np.shape(mask.data if isinstance(mask, Value) else mask)
+    shape = np.shape(mask._data if isinstance(mask, Value) else mask)
     scores_shape = np.broadcast_shapes(query.shape[:-2], key_batch) + (length, source)
     try:
         np.broadcast_shapes(shape, (length, source))
@@ -93,7 +93,7 @@ def as_additive(name: str, what: str, mask, dtype: np.dtype, attend: bool):
     """A bool or float mask as something to add to the scores: a bool mask becomes 0 and -inf
     (an ``additive_mask`` op; ``attend``: True means attend, else True means masked out); a
     float mask stays as it is (a Value keeps its graph; an array is cast to ``dtype``)."""
-    array = mask.data if isinstance(mask, Value) else np.asarray(mask)
+    array = mask._data if isinstance(mask, Value) else np.asarray(mask)
     if array.dtype == bool:  # (ops, so that a compiled step converts each batch's mask)
         return AdditiveMask.apply(mask if isinstance(mask, Value) else array, attend=attend, dtype=dtype)
     if array.dtype.kind != 'f':

@@ -212,7 +212,7 @@ def _running_stats(name: str, running_mean, running_var, channels: int, input_sh
     for what, stat in (('running_mean', running_mean), ('running_var', running_var)):
         if stat is None:
             return None, None
-        array = stat.data if isinstance(stat, Value) else stat
+        array = stat._data if isinstance(stat, Value) else stat
         if not isinstance(array, np.ndarray) or array.dtype.kind != 'f':
             raise TypeError(f"{name}: {what} must be a float np.ndarray (updated in place), "
                             f"got {type(stat).__name__}")

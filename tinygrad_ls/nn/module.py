@@ -22,9 +22,12 @@ from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
+from .. import tracing
+from ..mode import modes
 from ..ops.base import sequence_mark
 from . import state
 from .parameter import Parameter
+from .registry import Registry
 from .state import IncompatibleKeys
 
 
@@ -36,18 +39,15 @@ class Module:
     ``eval()``; layers such as Dropout read it.
     """
 
-    # Counts the Parameters, Modules and buffers registered, replaced or dropped in this module
-    # (an instance attribute from the first change on): a plan of ``tl.compile`` is replayed
-    # only while the modules that ran are unchanged since the recording.
+    # Counts the writes to this module's registries (an instance attribute from the first write
+    # on; ``Registry`` bumps it): a plan of ``tl.compile`` is replayed only while the modules it
+    # used are unchanged since the recording.
     structure_version = 0
 
-    def _changed_structure(self) -> None:
-        self.__dict__['structure_version'] = self.__dict__.get('structure_version', 0) + 1
-
     def __init__(self) -> None:
-        object.__setattr__(self, '_parameters', {})
-        object.__setattr__(self, '_buffers', {})
-        object.__setattr__(self, '_modules', {})
+        object.__setattr__(self, '_parameters', Registry(self))
+        object.__setattr__(self, '_buffers', Registry(self))
+        object.__setattr__(self, '_modules', Registry(self))
         object.__setattr__(self, '_non_persistent_buffers_set', set())
         object.__setattr__(self, 'training', True)
 
@@ -67,7 +67,6 @@ class Module:
             if name not in registry:
                 self._forget(name, buffers=True)
             registry[name] = value
-            self._changed_structure()
             return
         if value is not None:
             for registry, kind, expected in (('_parameters', 'parameter', 'nn.Parameter'),
@@ -83,7 +82,6 @@ class Module:
                 raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' "
                                 f"(an np.ndarray or None expected)")
             buffers[name] = value
-            self._changed_structure()
             return
         self._forget(name)
         object.__setattr__(self, name, value)
@@ -111,8 +109,6 @@ class Module:
                 found = True
         if buffers:
             self.__dict__.get('_non_persistent_buffers_set', set()).discard(name)
-        if found:  # a Parameter, Module or buffer left: compiled plans that used it re-record
-            self._changed_structure()
         if name in self.__dict__:
             object.__delattr__(self, name)
             found = True
@@ -151,7 +147,6 @@ class Module:
         if not isinstance(persistent, bool):
             raise TypeError(f"register_buffer: persistent must be a bool, got {persistent!r}")
         self._buffers[name] = array
-        self._changed_structure()
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
@@ -174,6 +169,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if modes.watching:
+            tracing.report_module(self)
         start = sequence_mark()  # ops recorded by this call are numbered in (start, end)
         out = self.forward(*args, **kwargs)
         self.__dict__['_last_call_span'] = (start, sequence_mark())  # for tl.draw_graph clusters
@@ -274,13 +271,14 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
+    @tracing.replayed
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every Parameter's gradient: to None (default), or to zeros in place."""
         for param in self.parameters():
             if set_to_none:
-                param.grad = None
-            elif param.grad is not None:
-                param.grad[...] = 0
+                param._grad = None
+            elif param._grad is not None:
+                param._grad[...] = 0
 
     def apply(self, fn: Callable[[Module], object]) -> Module:
         """Call ``fn(module)`` on every submodule, then on this module (PyTorch's order: each

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..checks import check_number
+from ..tracing import replayed
 from ..combine import concat, stack
 from ..dtypes import get_default_dtype
 from ..value import Value
@@ -31,6 +32,7 @@ def l2_penalty(params: Iterable[Value]) -> Value:
     return _total([(param * param).sum() for param in _as_list(params, 'l2_penalty')])
 
 
+@replayed
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale the gradients of ``parameters`` in place so that their joint norm is at most
@@ -63,6 +65,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return total
 
 
+@replayed
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clip every gradient of ``parameters`` elementwise to ``[-clip_value, clip_value]``, in
     place (PyTorch's ``clip_grad_value_``). Parameters whose ``grad`` is None are skipped."""

@@ -76,18 +76,21 @@ class Function:
         """Run the op on ``args`` (Values, ndarrays or numbers) and record it if grad is needed.
 
         This is the hot path of every op, so it makes one pass over the arguments and builds
-        the output Value inline.
+        the output Value inline. Anomaly detection and a recording tape take the slow path
+        (``_watched_apply``), which one thread-local flag tells apart.
         """
+        if modes.watching:
+            return _watched_apply(cls, args, params)
         fn = cls(**params) if params else cls()
         try:  # plain positional forward calls for one and two inputs: Python inlines those
             if len(args) == 2:
                 a, b = args
                 if isinstance(a, Value):
-                    data_a, need_a = a.data, a.requires_grad
+                    data_a, need_a = a._data, a.requires_grad
                 else:
                     data_a, need_a = constant(a), False
                 if isinstance(b, Value):
-                    data_b, need_b = b.data, b.requires_grad
+                    data_b, need_b = b._data, b.requires_grad
                 else:
                     data_b, need_b = constant(b), False
                 # needs_input_grad as a constant tuple rather than a fresh one: one object less
@@ -101,13 +104,13 @@ class Function:
             elif len(args) == 1:
                 (x,) = args
                 if isinstance(x, Value):
-                    data, record = (x.data,), x.requires_grad
+                    data, record = (x._data,), x.requires_grad
                     needs = (True,) if record else (False,)  # constants, as above
                 else:
                     data, needs, record = (constant(x),), (False,), False
                 out = fn.forward(data[0])
             else:
-                data = tuple([arg.data if isinstance(arg, Value) else constant(arg)
+                data = tuple([arg._data if isinstance(arg, Value) else constant(arg)
                               for arg in args])
                 needs = tuple([isinstance(arg, Value) and arg.requires_grad for arg in args])
                 record = True in needs
@@ -116,12 +119,10 @@ class Function:
             raise _rephrased(error, cls.name, args) from error
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if modes.detect_anomaly:
-            _check_finite(out, f"forward of '{cls.name}'")
         # Value._wrap(out, fn) inlined: a call would cost ~2% of a small op, on every op.
         value = object.__new__(Value)
-        value.data = out
-        value.grad = value.name = value._hooks = None
+        value._data = out
+        value._grad = value.name = value._hooks = None
         if record and modes.grad_enabled and out.dtype.kind == 'f':
             fn.inputs = args
             fn.input_data = data
@@ -136,6 +137,23 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}'>"
+
+
+def _watched_apply(cls, args: tuple, params: dict) -> Value:
+    """``apply`` under anomaly detection or a tape: the op runs on the fast path (with
+    ``watching`` off, so that nothing it does inside is reported), then its result is checked
+    for NaN/inf and handed to the tape recording in this thread."""
+    modes.watching = False
+    try:
+        out = cls.apply(*args, **params)
+    finally:
+        modes.watching = True
+    if modes.detect_anomaly:
+        _check_finite(out._data, f"forward of '{cls.name}'")
+    tape = modes.tape
+    if tape is not None and not tape.paused:
+        tape.op(cls, args, params, out)
+    return out
 
 
 class ResultOp(Function):

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import is_number
+from ..tracing import mark_replayed_methods, replayed
 from ..mode import enable_grad
 from ..value import Value
 
@@ -77,7 +78,14 @@ class Optimizer:
     ``params``: an iterable of floating-point leaf Values (e.g. ``model.parameters()``; frozen
     ones are skipped while their grad is None), or an iterable of dicts, each a parameter
     group ``{'params': [...], 'lr': ..., ...}`` whose options override ``defaults`` for it.
+
+    ``step`` and ``zero_grad`` (of every subclass too) are marked ``replayed``: a compiled
+    step calls them again at every replay instead of recording what they do.
     """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        mark_replayed_methods(cls, ('step', 'zero_grad'))
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
         self._number_options = _number_options(type(self))
@@ -213,6 +221,7 @@ class Optimizer:
         group['params'] = params
         self.param_groups.append(group)
 
+    @replayed
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``grad`` to None (or, with ``set_to_none=False``, to zeros in place)."""
         for group in self.param_groups:
@@ -224,6 +233,7 @@ class Optimizer:
                 else:
                     p.grad[...] = 0
 
+    @replayed
     def step(self, closure: Callable | None = None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given.
 

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from ..checks import check_number
+from ..tracing import mark_replayed_methods, replayed
 from .optimizer import Optimizer
 
 ORDER_WARNING = ("Detected call of `lr_scheduler.step()` before `optimizer.step()`: call them in the "
@@ -64,6 +65,10 @@ class LRScheduler:
 
     _not_state: tuple[str, ...] = ('optimizer',)  # the attributes state_dict() leaves out
 
+    def __init_subclass__(cls, **kwargs) -> None:  # a compiled step calls every step() again
+        super().__init_subclass__(**kwargs)
+        mark_replayed_methods(cls, ('step',))
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         check_optimizer(optimizer)
         added = []
@@ -102,6 +107,7 @@ class LRScheduler:
         """Move to the next epoch (``last_epoch += 1``)."""
         self.last_epoch += 1
 
+    @replayed
     def step(self) -> None:
         """Advance one epoch and set every group's ``lr``. Warns (UserWarning), as PyTorch
         does, at the first call after construction if ``optimizer.step()`` was never called.

@@ -1,0 +1,221 @@
+"""The tape: the one hook through which the library reports what a call does to a recorder.
+
+While a ``Tape`` records in a thread (``with recording(tape):``), the library tells it, and
+nothing is patched:
+
+* ``Function.apply``: every op, with its arguments and result (``tape.op``);
+* ``engine.backward``/``backprop``: every step of the one backward sweep (``seed``,
+  ``conformed``, ``added``, ``hooked``, ``backward_ran``, ``stored``);
+* ``Value``: Python reading its numbers (``.data``, ``item()``, ``float()``, formatting, …),
+  reading or assigning ``.grad``, in-place updates, and new leaves (``tape.read`` …);
+* ``Module.__call__``: which modules ran (``tape.module_called``);
+* functions marked ``replayed`` where they are defined (optimizer and scheduler steps,
+  ``zero_grad``, gradient clipping, metrics, ``tl.compiler.eager``): the call as a whole
+  (``tape.call``), not what happens inside it;
+* a profile function (``sys.setprofile``, this thread only, while recording): every Python
+  function that runs (``tape.function_ran``, for guards on what it reads) and random draws
+  by NumPy generators outside the library's ops (``tape.escape``).
+
+The base class refuses everything (``escape``); ``tl.compile``'s tracer and the ONNX exporter
+say what they can stand for. The eager path pays one thread-local check per op (the one it
+already made for anomaly detection) and one per ``.data``/``.grad`` read by Python code.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from .mode import modes
+
+_RANDOM_OWNERS = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+_PACKAGE = __name__.split('.')[0]
+
+
+class Tape:
+    """What a recorder is told. ``paused`` > 0 inside a replayed call: nothing there is
+    reported. Every hook not overridden refuses the call through ``escape(reason)``."""
+
+    paused = 0
+    paused_sweeps = 0  # backward sweeps that ran inside replayed calls
+
+    def escape(self, reason: str) -> None:
+        raise NotImplementedError
+
+    # ---- forward -------------------------------------------------------------------------------
+    def op(self, cls: type, args: tuple, params: dict, out) -> None:
+        self.escape(f"op '{cls.name}'")
+
+    def module_called(self, module) -> None:
+        pass
+
+    def created(self, value) -> None:
+        pass
+
+    def requires_grad_changed(self, value, flag: bool) -> None:
+        self.escape("requires_grad_()")
+
+    def read(self, value, how: str) -> None:
+        self.escape(f"Python reads the numbers of a Value ({how})")
+
+    def grad_touched(self, value, how: str) -> None:
+        self.escape(f"{how} outside an optimizer or a function marked tl.compiler.eager")
+
+    def edited(self, value, how: str) -> None:
+        self.escape(f"an in-place update of a Value ({how})")
+
+    def call(self, function: Callable, args: tuple, kwargs: dict):
+        self.escape(f"a call of {getattr(function, '__qualname__', function)}")
+        return function(*args, **kwargs)
+
+    def function_ran(self, frame) -> None:
+        pass
+
+    # ---- backward ------------------------------------------------------------------------------
+    def sweep(self, roots, create_graph: bool, wanted) -> None:
+        self.escape("backward()")
+
+    def seed(self, root, given, seed) -> None:
+        pass
+
+    def conformed(self, before, after, arg, fn) -> None:
+        pass
+
+    def added(self, previous, grad, total) -> None:
+        pass
+
+    def hooked(self, node, before, after) -> None:
+        pass
+
+    def backward_ran(self, node, fn, grad, input_grads) -> None:
+        pass
+
+    def stored(self, nodes, grads) -> None:
+        pass
+
+    # ---- the profile function ------------------------------------------------------------------
+    def profile(self, frame, event: str, arg) -> None:
+        """``sys.setprofile``'s callback while this tape records (ops and replayed calls run
+        with ``watching`` off or the tape paused, so what they do inside is not seen)."""
+        if self.paused or not modes.watching:
+            return
+        if event == 'call':
+            self.function_ran(frame)
+        elif event == 'c_call' and isinstance(getattr(arg, '__self__', None), _RANDOM_OWNERS):
+            self.escape(f"a NumPy random draw ({arg.__name__}) outside the library's ops "
+                        "(replays would repeat the recorded numbers; use tl.randn/tl.rand/tl.randint "
+                        "or nn.Dropout, which draw afresh)")
+
+
+@contextlib.contextmanager
+def recording(tape: Tape):
+    """Report this thread's ops, sweeps and reads to ``tape`` while the body runs."""
+    if modes.tape is not None:
+        raise RuntimeError("a tape is already recording in this thread")
+    previous_profile = sys.getprofile()
+    modes.tape, modes.watching = tape, True
+    sys.setprofile(tape.profile)
+    try:
+        yield tape
+    finally:
+        sys.setprofile(previous_profile)
+        modes.tape, modes.watching = None, modes.detect_anomaly
+
+
+def active() -> Tape | None:
+    """The tape recording in this thread and not paused, or None."""
+    tape = modes.tape
+    return tape if tape is not None and not tape.paused else None
+
+
+@contextlib.contextmanager
+def paused():
+    """Nothing inside is reported (a replayed call runs whole)."""
+    tape = modes.tape
+    if tape is None:
+        yield
+        return
+    tape.paused += 1
+    try:
+        yield
+    finally:
+        tape.paused -= 1
+
+
+def report_read(value, how: str) -> None:
+    """Python read the numbers of ``value`` (called only while ``modes.watching``)."""
+    tape = active()
+    if tape is not None:
+        tape.read(value, how)
+
+
+def report_module(module) -> None:
+    tape = active()
+    if tape is not None:
+        tape.module_called(module)
+
+
+def report_created(value) -> None:
+    tape = active()
+    if tape is not None:
+        tape.created(value)
+
+
+def report_requires_grad(value, flag: bool) -> None:
+    tape = active()
+    if tape is not None:
+        tape.requires_grad_changed(value, flag)
+
+
+def report_grad(value, how: str) -> None:
+    tape = active()
+    if tape is not None:
+        tape.grad_touched(value, how)
+
+
+def report_edit(value, how: str) -> None:
+    tape = active()
+    if tape is not None:
+        tape.edited(value, how)
+
+
+def replayed(function: Callable) -> Callable:
+    """Mark ``function`` as called again at every replay of a recorded call (with the replay's
+    Values) instead of being looked into: optimizer and scheduler steps, ``zero_grad``,
+    clipping, metrics, and users' functions through ``tl.compiler.eager``."""
+    if getattr(function, 'replayed', False):
+        return function
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        if modes.watching:
+            tape = modes.tape
+            if tape is not None and not tape.paused:
+                return tape.call(function, args, kwargs)
+        return function(*args, **kwargs)
+
+    call.replayed = True
+    return call
+
+
+def mark_replayed_methods(cls: type, names: tuple) -> None:
+    """``replayed`` on each method of ``names`` that ``cls`` defines itself (for
+    ``__init_subclass__`` of Optimizer, LRScheduler: users' subclasses are marked too)."""
+    for name in names:
+        method = cls.__dict__.get(name)
+        if callable(method) and not getattr(method, 'replayed', False):
+            setattr(cls, name, replayed(method))
+
+
+def user_site(skip_package: bool = True) -> str:
+    """``file:line`` of the innermost frame outside tinygrad_ls: where the user's code is."""
+    frame = sys._getframe(1)
+    while frame is not None and skip_package and \
+            frame.f_globals.get('__name__', '').split('.')[0] == _PACKAGE:
+        frame = frame.f_back
+    if frame is None:
+        return 'unknown'
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
