@@ -2,6 +2,8 @@
 one-hot targets, metrics — is recomputed at every replay, as eager code recomputes it."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import tinygrad_ls as tl
@@ -10,17 +12,22 @@ from tinygrad_ls.nn import functional as F
 
 
 def _compare(make_step, batches):
-    """Run the same step eagerly and compiled (fresh copies, same seed); every result equal."""
+    """Run the same step eagerly and compiled (fresh copies, same seed, no fallback to eager
+    allowed); every result equal, and the .grad of every returned Value."""
     results = []
     for compiled in (False, True):
         tl.manual_seed(0)
         step = make_step()
         step = tl.compile(step) if compiled else step
-        results.append([step(*batch) for batch in batches])
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', tl.compiler.CompileWarning)
+            results.append([step(*batch) for batch in batches])
+        if compiled:
+            assert step.recordings == 1
     for eager, replayed in zip(*results):
         for a, b in zip(eager, replayed):
-            np.testing.assert_array_equal(getattr(a, 'data', a),
-                                          getattr(b, 'data', b))
+            np.testing.assert_array_equal(getattr(a, 'data', a), getattr(b, 'data', b))
+            np.testing.assert_array_equal(getattr(a, 'grad', None), getattr(b, 'grad', None))
 
 
 def test_a_key_padding_mask_that_changes_per_batch():
@@ -63,7 +70,7 @@ def test_rows_with_every_key_masked_are_found_in_each_batch():
             value = tl.Value(q, requires_grad=True)
             out = F.scaled_dot_product_attention(value, value, value, attn_mask=mask)
             out.sum().backward()
-            return out, value.grad
+            return out, value  # a leaf made in the step: a new one at each replay, with its .grad
         return step
     _compare(make_step, batches)
 

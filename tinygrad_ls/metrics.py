@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_number
-from .tracing import replayed
 from .ops.elementwise import stable_sigmoid
+from .tracing import replayed
 from .value import to_numpy
 
 

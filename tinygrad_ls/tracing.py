@@ -13,8 +13,10 @@ nothing is patched:
   ``zero_grad``, gradient clipping, metrics, ``tl.compiler.eager``): the call as a whole
   (``tape.call``), not what happens inside it;
 * a profile function (``sys.setprofile``, this thread only, while recording): every Python
-  function that runs (``tape.function_ran``, for guards on what it reads) and random draws
-  by NumPy generators outside the library's ops (``tape.escape``).
+  function that runs (``tape.function_ran``, for guards on what it reads).
+
+NumPy's generators are C code that no profile function sees: ``random_states()`` before and
+``random_draws(states)`` after a recording find the generators that drew in between.
 
 The base class refuses everything (``escape``); ``tl.compile``'s tracer and the ONNX exporter
 say what they can stand for. The eager path pays one thread-local check per op (the one it
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import sys
 from collections.abc import Callable
 
@@ -31,7 +34,7 @@ import numpy as np
 
 from .mode import modes
 
-_RANDOM_OWNERS = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+_RANDOM_OWNERS = (np.random.Generator, np.random.RandomState)
 _PACKAGE = __name__.split('.')[0]
 
 
@@ -100,14 +103,8 @@ class Tape:
     def profile(self, frame, event: str, arg) -> None:
         """``sys.setprofile``'s callback while this tape records (ops and replayed calls run
         with ``watching`` off or the tape paused, so what they do inside is not seen)."""
-        if self.paused or not modes.watching:
-            return
-        if event == 'call':
+        if event == 'call' and not self.paused and modes.watching:
             self.function_ran(frame)
-        elif event == 'c_call' and isinstance(getattr(arg, '__self__', None), _RANDOM_OWNERS):
-            self.escape(f"a NumPy random draw ({arg.__name__}) outside the library's ops "
-                        "(replays would repeat the recorded numbers; use tl.randn/tl.rand/tl.randint "
-                        "or nn.Dropout, which draw afresh)")
 
 
 @contextlib.contextmanager
@@ -123,6 +120,38 @@ def recording(tape: Tape):
     finally:
         sys.setprofile(previous_profile)
         modes.tape, modes.watching = None, modes.detect_anomaly
+
+
+def random_states() -> list:
+    """``(generator, state)`` of every NumPy Generator and RandomState alive (the legacy
+    ``np.random`` functions draw from one of them), except the library's own: ops draw from
+    it afresh at every call."""
+    from . import random as library_random
+    own = library_random.generator()
+    return [(obj, _state_of(obj)) for obj in gc.get_objects()
+            if isinstance(obj, _RANDOM_OWNERS) and obj is not own]
+
+
+def random_draws(states: list) -> str:
+    """'' if none of ``states``' generators drew since, else a description of one that did."""
+    for obj, state in states:
+        if not _same(_state_of(obj), state):
+            kind = 'np.random' if obj is np.random.mtrand._rand else type(obj).__name__
+            return (f"a NumPy random draw ({kind}) outside the library's ops (a replay would repeat the "
+                    "recorded numbers; use tl.randn/tl.rand/tl.randint or nn.Dropout, which draw afresh)")
+    return ''
+
+
+def _state_of(obj) -> dict:
+    return obj.bit_generator.state if isinstance(obj, np.random.Generator) else obj.get_state(legacy=False)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
 
 
 def active() -> Tape | None:

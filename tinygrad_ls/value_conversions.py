@@ -29,7 +29,8 @@ class PythonConversions:
         return self._data
 
     def __repr__(self) -> str:
-        body = np.array2string(self._numbers('repr()'), separator=', ', threshold=20, precision=4, prefix='Value(')
+        body = np.array2string(self._numbers('repr()'), separator=', ', threshold=20, precision=4,
+                               prefix='Value(')
         extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ''
         if self.requires_grad:
             extra += f", op='{self.op}'" if self._fn is not None else ', requires_grad=True'

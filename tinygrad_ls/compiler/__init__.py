@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..tracing import replayed
 from .check import CompileMismatch
 from .compiled import Compiled, CompileWarning
-from ..tracing import replayed
 from .plan import Plan
 
 

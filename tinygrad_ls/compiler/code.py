@@ -88,7 +88,8 @@ class PlanCode:
         return name
 
     # ---- statements ----------------------------------------------------------------------------
-    def emit(self, form: str, outs, func: str, args, kind: str, label: str = '', traced: str = '') -> Statement:
+    def emit(self, form: str, outs, func: str, args, kind: str, label: str = '',
+             traced: str = '') -> Statement:
         statement = Statement(form, tuple(outs), func, tuple(args), kind, label, traced)
         self.statements.append(statement)
         return statement

@@ -20,7 +20,7 @@ import numpy as np
 from ..mode import modes
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
-from ..tracing import recording
+from ..tracing import random_draws, random_states, recording
 from ..value import Value, values_in
 from .guards import build_guard
 from .numbers import TRACED, plain
@@ -99,8 +99,12 @@ class Compiled:
         eager side of a check) the results are kept there, and the plan is not."""
         tracer = Tracer(items)
         tracer.trace = trace
+        generators = random_states()
         with recording(tracer):
             result = self.fn(*args, **kwargs)
+        drawn = random_draws(generators)
+        if drawn:
+            tracer.escape(drawn)
         if tracer.unsupported is None and not tracer.has_backward and any(
                 value.requires_grad for value in values_in(result)):
             tracer.escape("the function returns a Value that requires grad without calling backward() "
@@ -139,7 +143,7 @@ class Compiled:
             fn.inputs = fn.input_data = None
         plan = Plan(tracer.code, source, trace_source, guard, name)
         plan.leaves = [value for value, _ in tracer.leaves.values()]
-        plan.modules = [module for module, _ in tracer.modules.values()]
+        plan.modules = [module for module, _, _ in tracer.modules.values()]
         plan.owners = [obj for obj in tracer.code.constants.values()
                        if isinstance(obj, (Optimizer, LRScheduler))]
         return plan, now

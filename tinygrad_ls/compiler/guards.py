@@ -69,10 +69,8 @@ class _Builder:
         else:
             self.add(f"{read} is {self.name(value)}", what)
 
-    def cell(self, cell, what: str) -> None:
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell
+    def cell(self, cell, value, what: str) -> None:
+        if value is _MISSING:
             return
         holder = self.name(cell)
         if _by_value(value):
@@ -90,17 +88,17 @@ def _by_value(value) -> bool:
 
 def build_guard(tracer, function) -> Guard:
     g = _Builder()
-    ran = [module for module, _ in tracer.modules.values()]
-    for module, training in tracer.modules.values():
+    ran = [module for module, _, _ in tracer.modules.values()]
+    for module, training, snapshot in tracer.modules.values():
         attributes = g.name(module.__dict__)
         label = type(module).__name__
         g.add(f"{attributes}['training'] is {training!r}", f"{label}.training")
-        for key, value in module.__dict__.items():
+        for key, value in snapshot.items():
             if key not in _SKIPPED_ATTRIBUTES:
                 g.entry(attributes, key, value, f"the attribute {label}.{key}")
-    for module in dict.fromkeys(sub for module in ran for sub in module.modules()):
-        g.add(f"{g.name(module.__dict__)}.get('structure_version', 0) == {module.structure_version!r}",
-              f"the submodules, parameters and buffers of a {type(module).__name__}")
+    for sub in dict.fromkeys(sub for module in ran for sub in module.modules()):
+        g.add(f"{g.name(sub.__dict__)}.get('structure_version', 0) == {sub.structure_version!r}",
+              f"the submodules, parameters and buffers of a {type(sub).__name__}")
     for value, _ in tracer.leaves.values():
         holder = g.name(value)
         what = f"the parameter {value.name or ''} of shape {value.shape}".replace('  ', ' ')
@@ -112,33 +110,49 @@ def build_guard(tracer, function) -> Guard:
 
 
 def _python_state(g: _Builder, tracer, function) -> None:
-    """Guards on the globals and closure cells read by the functions that ran."""
+    """Guards on the globals and closure cells read by the functions that ran, holding what
+    they held when each function first ran."""
     seen = set()
-    for code, (module_globals, library, _) in tracer.functions.items():
+    for code, noted in tracer.functions.items():
+        if noted is None:  # the standard library's or an installed package's
+            continue
+        module_globals, library, read, cells = noted
         holder = None
-        for name in code.co_names:
-            if (id(module_globals), name) in seen or name not in module_globals:
+        for name, value in read.items():
+            if (id(module_globals), name) in seen:
                 continue
             seen.add((id(module_globals), name))
-            value = module_globals[name]
             if isinstance(value, types.ModuleType) or (library and not _by_value(value)):
                 continue
             holder = holder or g.name(module_globals)
             g.entry(holder, name, value, f"the global {name!r} read by {code.co_name} "
                                          f"({code.co_filename}:{code.co_firstlineno})")
-        if not library and code.co_freevars and set(code.co_freevars) != {'__class__'}:
-            for owner in _functions_of(code, function):
-                for name, cell in zip(code.co_freevars, owner.__closure__ or ()):
-                    if name != '__class__':
-                        g.cell(cell, f"the variable {name!r} that {code.co_name} reads from its closure")
+        for name, cell, value in cells:
+            g.cell(cell, value, f"the variable {name!r} that {code.co_name} reads from its closure")
+    code = getattr(function, '__code__', None)
+    if code is not None and code not in tracer.functions:  # fn itself (a C-level call site)
+        for name, cell in zip(code.co_freevars, function.__closure__ or ()):
+            g.cell(cell, _contents(cell), f"the variable {name!r} that {code.co_name} reads from its closure")
 
 
-def _functions_of(code, function) -> list:
-    """The function objects running ``code``: ``function`` itself, or found through the
-    garbage collector (once per recording, only for closures)."""
-    if getattr(function, '__code__', None) is code:
-        return [function]
+def closure_cells(code, library: bool) -> list:
+    """``(name, cell, value now)`` for the closure cells of the user's functions running
+    ``code`` (found through the garbage collector, once per recording, only for closures)."""
+    if library or not code.co_freevars or set(code.co_freevars) == {'__class__'}:
+        return []
     if code.co_name.startswith('<') and code.co_name != '<lambda>':  # comprehensions: the caller's locals
         return []
-    return [obj for obj in gc.get_referrers(code)
-            if isinstance(obj, types.FunctionType) and obj.__code__ is code]
+    found = []
+    for owner in gc.get_referrers(code):
+        if isinstance(owner, types.FunctionType) and owner.__code__ is code:
+            for name, cell in zip(code.co_freevars, owner.__closure__ or ()):
+                if name != '__class__':
+                    found.append((name, cell, _contents(cell)))
+    return found
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _MISSING

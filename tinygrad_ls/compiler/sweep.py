@@ -42,7 +42,8 @@ class SweepRecorder:
         if given is None:
             local = self._define('t', 'call', 'ones_like', (root_data,), 'gradient', 'seed', seed)
         else:
-            local = self._define('t', 'call', 'seed_for', (root_data, self.expr(given)), 'gradient', 'seed', seed)
+            local = self._define('t', 'call', 'seed_for', (root_data, self.expr(given)), 'gradient', 'seed',
+                                 seed)
         self._name_array(seed, local)
 
     def _grad_name(self, array) -> str | None:
@@ -57,8 +58,9 @@ class SweepRecorder:
             return
         data = arg._data  # a stand-in of the input's shape and dtype that holds no memory
         like = self.code.constant(np.broadcast_to(np.empty((), data.dtype), data.shape), 'S')
-        self._name_array(after, self._define('t', 'call', 'conform', (name, like, Literal('None')), 'gradient',
-                                             'sum to shape', after))
+        local = self._define('t', 'call', 'conform', (name, like, Literal('None')), 'gradient',
+                             'sum to shape', after)
+        self._name_array(after, local)
 
     def added(self, previous, grad, total) -> None:
         names = None if self.unsupported else (self._grad_name(previous), self._grad_name(grad))
@@ -88,8 +90,8 @@ class SweepRecorder:
             if array is not None:
                 self._name_array(array, local)
                 if modes.detect_anomaly:
-                    self.code.call((), 'check_finite', (local, self.code.constant(f"backward of '{fn.name}'")),
-                                   'check', 'check')
+                    where = self.code.constant(f"backward of '{fn.name}'")
+                    self.code.call((), 'check_finite', (local, where), 'check', 'check')
 
     def stored(self, nodes, grads) -> None:
         """``backward()`` hands the sweep's results to ``store_grads``: the leaves' part is

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import sysconfig
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,9 +27,15 @@ from ..mode import modes
 from ..nn.module import Module
 from ..value import Value
 from .code import Literal, PlanCode
+from .guards import closure_cells
 from .helpers import HELPERS
 from .numbers import TRACED, plain, traced
 from .sweep import SweepRecorder
+
+# Where the standard library and installed packages live (tinygrad_ls itself is told apart by
+# its module name, wherever it is installed).
+_INSTALLED = tuple(sorted({path for key, path in sysconfig.get_paths().items()
+                           if key in ('stdlib', 'platstdlib', 'purelib', 'platlib')}))
 
 
 class Tracer(SweepRecorder, tracing.Tape):
@@ -139,14 +146,22 @@ class Tracer(SweepRecorder, tracing.Tape):
         self.escape(f"an in-place update of a Value ({how})")
 
     def module_called(self, module) -> None:
-        self.modules.setdefault(id(module), (module, module.training))
+        """Note ``module`` and its attributes as they are when it is first called (a forward
+        that changes them must not guard the changed ones)."""
+        if id(module) not in self.modules:
+            self.modules[id(module)] = (module, module.training, dict(module.__dict__))
 
     def function_ran(self, frame) -> None:
+        """Note the globals and closure cells a function may read, as they are at its first call."""
         code = frame.f_code
         if code not in self.functions:
-            package = frame.f_globals.get('__name__', '').split('.')[0]
-            self.functions[code] = (frame.f_globals, package == 'tinygrad_ls', frame.f_locals
-                                    if code.co_freevars else None)
+            module_globals = frame.f_globals
+            library = module_globals.get('__name__', '').split('.')[0] == 'tinygrad_ls'
+            if not library and code.co_filename.startswith(_INSTALLED):  # the standard library, packages
+                self.functions[code] = None  # (their state is not the step's; gc callbacks run there)
+                return
+            read = {name: module_globals[name] for name in code.co_names if name in module_globals}
+            self.functions[code] = (module_globals, library, read, closure_cells(code, library))
 
     def created(self, value: Value) -> None:
         """A leaf made in the step (``Value(...)``, ``nn.Parameter(...)``): made afresh at each
@@ -168,8 +183,9 @@ class Tracer(SweepRecorder, tracing.Tape):
             self.code.call((), 'set_requires_grad', (self.values[id(value)], Literal(repr(flag))), 'call',
                            'requires_grad_')
         elif id(value._data) in self.arrays:  # an op's result made a leaf (tl.randn(...).requires_grad_())
-            local = self._define('n', 'call', 'make_leaf', (self.arrays[id(value._data)], Literal(repr(flag))),
-                                 'call', 'requires_grad_')
+            data = self.arrays[id(value._data)]
+            local = self._define('n', 'call', 'make_leaf', (data, Literal(repr(flag))), 'call',
+                                 'requires_grad_')
             self._name_value(value, local)
         else:
             self.escape("requires_grad_() on a Value from outside the step")
@@ -185,9 +201,9 @@ class Tracer(SweepRecorder, tracing.Tape):
         rebuilt = self._data_params(params)
         if rebuilt:  # a setting holds the step's own data: a fresh op object at each replay
             keys = tuple(rebuilt)
-            op_local = self._define('r', 'call', 'make_op', (self.code.constant(cls), self.code.constant(params),
-                                    self.code.constant(needs), self.code.constant(keys),
-                                    *rebuilt.values()), 'call', f"{cls.name} settings")
+            constants = [self.code.constant(item) for item in (cls, params, needs, keys)]
+            op_local = self._define('r', 'call', 'make_op', (*constants, *rebuilt.values()), 'call',
+                                    f"{cls.name} settings")
             local = self.code.fresh('v')
             self.code.emit('method', (local,), 'forward', (op_local, *inputs), 'forward', cls.name, local)
             backward = ('method', 'backward', op_local)
@@ -202,7 +218,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         if self.trace is not None:
             self.trace.append((cls.name, np.array(out._data, copy=True)))
         if out._data.ndim == 0:  # forward may give a NumPy scalar, which apply makes an array
-            self.code.call((local,), 'as_array0', (local,), 'forward', cls.name)
+            self.code.call((local,), 'as_array0', (local,), 'check', cls.name)
         if modes.detect_anomaly:
             self.code.call((), 'check_finite', (local, self.code.constant(f"forward of '{cls.name}'")),
                            'check', 'check')
@@ -283,7 +299,8 @@ class Tracer(SweepRecorder, tracing.Tape):
         leaves made in the step) or fresh Values around the replay's arrays."""
         if isinstance(arg, Value):
             return self.value_expr(arg)
-        if isinstance(arg, (list, tuple)) and any(isinstance(item, Value) and self.known(item) for item in arg):
+        if isinstance(arg, (list, tuple)) and any(isinstance(item, Value) and self.known(item)
+                                                  for item in arg):
             parts = tuple(self._call_arg(item) for item in arg)
             return self._define('k', 'call', 'pack' if isinstance(arg, tuple) else 'pack_list', parts, 'call',
                                 'arguments')
@@ -298,8 +315,8 @@ class Tracer(SweepRecorder, tracing.Tape):
             return
         starts = [low for low, _ in steps]
         reach = list(itertools.accumulate((high for _, high in steps), max))  # the furthest end so far
-        for name, constant in self.code.constants.items():
-            if not isinstance(constant, np.ndarray) or constant.size == 0 or constant.strides == (0,) * constant.ndim:
+        for constant in self.code.constants.values():
+            if not isinstance(constant, np.ndarray) or constant.size == 0 or not any(constant.strides):
                 continue
             low, high = byte_bounds(constant)
             index = bisect.bisect_left(starts, high) - 1

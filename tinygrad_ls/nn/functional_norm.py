@@ -95,7 +95,7 @@ def embedding(input, weight, padding_idx: int | None = None) -> Value:
                          f"got shape {weight.shape}")
     indices = embedding_indices(name, input, weight.shape[0])
     padding_idx = check_padding_idx(name, padding_idx, weight.shape[0])
-    return embedding_ops.Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
+    return embedding_ops.Embedding.apply(weight, indices=indices, padding_idx=padding_idx, caller=name)
 
 
 # ---- argument checks, shared with the modules (nn.LayerNorm, nn.BatchNorm*, nn.Embedding) ------
@@ -164,14 +164,7 @@ def embedding_indices(name: str, input, num_embeddings: int) -> np.ndarray:
         hint = _FLOAT_INDEX_HINT if indices.dtype.kind == 'f' else ''
         raise TypeError(f"{name}: indices must be integers, got dtype {indices.dtype} "
                         f"(shape {indices.shape}){hint}")
-    if indices.size:
-        bad = (indices < 0) | (indices >= num_embeddings)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise IndexError(f"{name}: index {indices[first]} (at position {first} of indices of shape "
-                             f"{indices.shape}) is out of range for num_embeddings={num_embeddings}; "
-                             f"indices must be in [0, {num_embeddings})")
-    return indices
+    return indices  # (their range is checked by the op, at every call and every replay)
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..checks import check_number
-from ..tracing import replayed
 from ..combine import concat, stack
 from ..dtypes import get_default_dtype
+from ..tracing import replayed
 from ..value import Value
 from .state import as_numeric_array, copy_into
 

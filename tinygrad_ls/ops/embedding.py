@@ -7,7 +7,8 @@ of the output gradient back onto those rows.
 
 Each op's backward is the other one (masked the same way), so gradients of any order work.
 Neither reads the values of its input, only the indices, which are constants of the op
-(``saves_inputs = False``). Indices are assumed valid; ``nn.functional`` checks them first.
+(``saves_inputs = False``). ``Embedding.forward`` checks that every index is in range (in the
+op, so that a compiled replay checks each batch's indices as eager code does).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ class Embedding(Function):
     name = 'embedding'
     saves_inputs = False
 
-    def __init__(self, indices: np.ndarray, padding_idx: int | None = None):
-        self.indices, self.padding_idx = indices, padding_idx
+    def __init__(self, indices: np.ndarray, padding_idx: int | None = None, caller: str = 'embedding'):
+        self.indices, self.padding_idx, self.caller = indices, padding_idx, caller
 
     def extra_repr(self) -> str:
         shape = getattr(self, 'weight_shape', None)
@@ -37,6 +38,7 @@ class Embedding(Function):
 
     def forward(self, weight):
         self.weight_shape = weight.shape
+        check_range(self.caller, self.indices, weight.shape[0])
         return np.take(weight, self.indices, axis=0)
 
     def backward(self, grad, out, weight):
@@ -44,6 +46,16 @@ class Embedding(Function):
             return (EmbeddingBackward.apply(grad, indices=self.indices, padding_idx=self.padding_idx,
                                             num_embeddings=self.weight_shape[0]),)
         return (scatter_rows(grad, self.indices, self.padding_idx, self.weight_shape[0]),)
+
+
+def check_range(caller: str, indices: np.ndarray, num_embeddings: int) -> None:
+    """IndexError naming the first index outside ``[0, num_embeddings)``."""
+    if indices.size and (indices.min() < 0 or indices.max() >= num_embeddings):
+        bad = (indices < 0) | (indices >= num_embeddings)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise IndexError(f"{caller}: index {indices[first]} (at position {first} of indices of shape "
+                         f"{indices.shape}) is out of range for num_embeddings={num_embeddings}; "
+                         f"indices must be in [0, {num_embeddings})")
 
 
 class EmbeddingBackward(Function):

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..checks import is_number
-from ..tracing import mark_replayed_methods, replayed
 from ..mode import enable_grad
+from ..tracing import mark_replayed_methods, replayed
 from ..value import Value
 
 

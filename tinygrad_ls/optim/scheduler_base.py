@@ -114,7 +114,7 @@ class LRScheduler:
         If ``get_lr`` raises (a ``LambdaLR`` function returning a non-number), the scheduler
         is left as it was."""
         if self._step_count == 1 and self.optimizer._step_calls == 0:
-            warnings.warn(ORDER_WARNING, UserWarning, stacklevel=2)
+            warnings.warn(ORDER_WARNING, UserWarning, stacklevel=3)  # (under the replayed() wrapper)
         before = dict(self.__dict__)
         try:
             self._advance()

@@ -17,7 +17,6 @@ legend under the picture counts each kind. Fonts, the op colour, the parameter c
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -39,7 +38,6 @@ INPUT_STYLE = KIND_STYLES['data'][:2]
 GRADIENT_LABELS = frozenset({'seed', 'add gradients', 'sum to shape', 'hooks', 'store gradients'})
 # statements with effects outside the plan's locals: kept in order by dashed arrows
 ORDERED_KINDS = frozenset({'call'})
-_INPUT = re.compile(r'\b(a\d+)\b')  # an input buffer of the plan
 
 
 @dataclass
@@ -53,18 +51,16 @@ class PlanNode:
     defs: tuple
 
 
+# helper statements that only repackage data (a fresh Value around an array, the result's
+# tuple, an op rebuilt around this batch's data): not drawn, their locals stand for their inputs
+PASS_THROUGH_LABELS = frozenset({'wrap', 'result', 'arguments', 'settings'})
+
+
 def statement_kind(statement) -> str:
     """'forward', 'backward', 'gradient', 'call' or 'read' for a ``compiler.code.Statement``."""
-    label = statement.label
-    if label in GRADIENT_LABELS:
-        return 'gradient'
-    if label.endswith(' backward'):
-        return 'backward'
-    if any(local.startswith('o') for local in statement.defs):
-        return 'call'
-    if label.startswith('read ') and all(local.startswith('p') for local in statement.defs):
-        return 'read'
-    return 'forward'
+    if statement.kind in ('input', 'read', 'forward', 'backward', 'gradient'):
+        return 'read' if statement.kind == 'input' else statement.kind
+    return 'call'
 
 
 def newest_plan(plan: Plan | Compiled) -> Plan:
@@ -82,11 +78,12 @@ def newest_plan(plan: Plan | Compiled) -> Plan:
 
 
 def plan_graph(plan: Plan) -> tuple[list, list, list]:
-    """(nodes, inputs, edges): a PlanNode per statement (statements with no label and no
-    definitions — anomaly-mode checks — are left out), the input buffers read (``a0``, …) in
-    order, and edges ``(tail id, head id, locals, style)`` with style 'data' or 'order'."""
+    """(nodes, inputs, edges): a PlanNode per statement (the inputs' own statements, anomaly
+    checks and the helpers that only repackage data are left out), the inputs read (``a0``,
+    …) in order, and edges ``(tail id, head id, locals, style)`` with style 'data' or 'order'."""
     nodes, edges, inputs = [], {}, {}
-    defined_by = {}  # local -> id of the latest statement that defined it
+    defined_by = {}  # local -> id of the latest statement (or input) that defined it
+    uses = plan.code.uses
 
     def link(tail: str, head: str, local: str | None, style: str = 'data') -> None:
         locals_ = edges.setdefault((tail, head), {'locals': [], 'style': style})['locals']
@@ -95,19 +92,26 @@ def plan_graph(plan: Plan) -> tuple[list, list, list]:
 
     previous = None
     for index, statement in enumerate(plan.statements):
-        if not statement.label and not statement.defs:
+        if statement.kind == 'input':  # a0 = inputs[0] (and a Value's a1 = x0._data)
+            source = next(iter(uses(statement)), None)
+            for local in statement.outs:
+                defined_by[local] = defined_by.get(source) or f"a{statement.func}"
+                inputs[defined_by[local]] = True
             continue
-        node = PlanNode(f"s{index}", index, statement_kind(statement), statement.label, tuple(statement.defs))
-        for local in dict.fromkeys(statement.uses):
-            if local in defined_by:  # its own definition (``v3 = f.forward(...)``) has no tail yet
+        if statement.kind == 'check' or statement.label in PASS_THROUGH_LABELS or statement.func == 'make_op':
+            tails = [defined_by[local] for local in uses(statement) if local in defined_by]
+            for local in statement.outs:
+                if tails:
+                    defined_by[local] = tails[0]
+            continue
+        node = PlanNode(f"s{index}", index, statement_kind(statement), statement.label, statement.outs)
+        for local in dict.fromkeys(uses(statement)):
+            if local in defined_by and defined_by[local] != node.id:
                 link(defined_by[local], node.id, local)
-        for name in dict.fromkeys(_INPUT.findall(statement.text)):
-            inputs[name] = True
-            link(name, node.id, name)
         if previous is not None and (node.kind in ORDERED_KINDS or previous.kind in ORDERED_KINDS
                                      or previous.label == 'store gradients'):
             link(previous.id, node.id, None, 'order')
-        for local in statement.defs:
+        for local in statement.outs:
             defined_by[local] = node.id
         nodes.append(node)
         previous = node
