@@ -35,7 +35,7 @@ from .sweep import SweepRecorder
 # Where the standard library and installed packages live (tinygrad_ls itself is told apart by
 # its module name, wherever it is installed).
 _INSTALLED = tuple(sorted({path for key, path in sysconfig.get_paths().items()
-                           if key in ('stdlib', 'platstdlib', 'purelib', 'platlib')}))
+                           if key in ('stdlib', 'platstdlib', 'purelib', 'platlib')})) + ('<frozen ',)
 
 
 class Tracer(SweepRecorder, tracing.Tape):
@@ -160,7 +160,8 @@ class Tracer(SweepRecorder, tracing.Tape):
             if not library and code.co_filename.startswith(_INSTALLED):  # the standard library, packages
                 self.functions[code] = None  # (their state is not the step's; gc callbacks run there)
                 return
-            read = {name: module_globals[name] for name in code.co_names if name in module_globals}
+            read = {name: module_globals[name] for name in code.co_names
+                    if name in module_globals and not name.startswith('__')}
             self.functions[code] = (module_globals, library, read, closure_cells(code, library))
 
     def created(self, value: Value) -> None:

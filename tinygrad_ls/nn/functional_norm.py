@@ -95,7 +95,7 @@ def embedding(input, weight, padding_idx: int | None = None) -> Value:
                          f"got shape {weight.shape}")
     indices = embedding_indices(name, input, weight.shape[0])
     padding_idx = check_padding_idx(name, padding_idx, weight.shape[0])
-    return embedding_ops.Embedding.apply(weight, indices=indices, padding_idx=padding_idx, caller=name)
+    return embedding_ops.Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
 
 
 # ---- argument checks, shared with the modules (nn.LayerNorm, nn.BatchNorm*, nn.Embedding) ------

@@ -26,8 +26,8 @@ class Embedding(Function):
     name = 'embedding'
     saves_inputs = False
 
-    def __init__(self, indices: np.ndarray, padding_idx: int | None = None, caller: str = 'embedding'):
-        self.indices, self.padding_idx, self.caller = indices, padding_idx, caller
+    def __init__(self, indices: np.ndarray, padding_idx: int | None = None):
+        self.indices, self.padding_idx = indices, padding_idx
 
     def extra_repr(self) -> str:
         shape = getattr(self, 'weight_shape', None)
@@ -38,7 +38,7 @@ class Embedding(Function):
 
     def forward(self, weight):
         self.weight_shape = weight.shape
-        check_range(self.caller, self.indices, weight.shape[0])
+        check_range(self.indices, weight.shape[0])
         return np.take(weight, self.indices, axis=0)
 
     def backward(self, grad, out, weight):
@@ -48,12 +48,13 @@ class Embedding(Function):
         return (scatter_rows(grad, self.indices, self.padding_idx, self.weight_shape[0]),)
 
 
-def check_range(caller: str, indices: np.ndarray, num_embeddings: int) -> None:
-    """IndexError naming the first index outside ``[0, num_embeddings)``."""
+def check_range(indices: np.ndarray, num_embeddings: int) -> None:
+    """IndexError naming the first index outside ``[0, num_embeddings)`` (``apply`` adds the
+    op's name and the input shapes)."""
     if indices.size and (indices.min() < 0 or indices.max() >= num_embeddings):
         bad = (indices < 0) | (indices >= num_embeddings)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise IndexError(f"{caller}: index {indices[first]} (at position {first} of indices of shape "
+        raise IndexError(f"index {indices[first]} (at position {first} of indices of shape "
                          f"{indices.shape}) is out of range for num_embeddings={num_embeddings}; "
                          f"indices must be in [0, {num_embeddings})")
 
