@@ -49,14 +49,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     mask = None
     if attn_mask is not None:
         mask = additive_mask(name, attn_mask, query, key.shape[:-2], length, source, attend=True)
-    output, _ = attention(query, key, value, mask, dropout_p, scale)
+    # a causal mask lets every query see key 0: no row can be all masked out
+    output, _ = attention(query, key, value, mask, dropout_p, scale, dead_rows=not is_causal)
     return output
 
 
-def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, scale: float) -> tuple:
+def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, scale: float,
+              dead_rows: bool = True) -> tuple:
     """The unchecked core, shared with ``nn.MultiheadAttention``: ``(output, weights)`` with
     weights (..., L, S) after dropout. ``mask`` is None or additive (an ndarray with -inf where
-    masked out, or a float Value). Rows whose every score is -inf get zero weights."""
+    masked out, or a float Value). Rows whose every score is -inf get zero weights (unless
+    ``dead_rows`` is False: the mask leaves no row all masked out)."""
     from .functional import dropout  # functional imports this module
     scores = (query @ key.transpose(_swap_last(key.ndim))) * scale
     if mask is not None:
@@ -64,12 +67,13 @@ def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, sc
     # Only a mask can make a row all -inf. The dead rows are found by an op and masked whether
     # or not there are any: a branch on the data here would be a branch a compiled step cannot
     # replay (filling where nothing is dead leaves every number as it is).
-    if mask is not None:
-        dead_rows = DeadRows.apply(scores)
-        scores = scores.masked_fill(dead_rows, 0.0)
+    dead = None
+    if mask is not None and dead_rows:
+        dead = DeadRows.apply(scores)
+        scores = scores.masked_fill(dead, 0.0)
     weights = scores.softmax(axis=-1)
-    if mask is not None:
-        weights = weights.masked_fill(dead_rows, 0.0)
+    if dead is not None:
+        weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
     return weights @ value, weights
