@@ -13,9 +13,10 @@ call of a fresh ``tl.compile`` of the step), of eager steps and of replays, and 
 * ``peak rec`` / ``peak eager``: the tracemalloc peak of a recording call and of an eager step,
   above what was allocated before the call;
 * ``plan held``: what stays allocated after the recording call returns minus what stays after
-  an eager step (the plan's code, op objects, constants and input buffers: tracemalloc sees
-  NumPy's allocations too);
-* ``buffers``: of which the plan's input buffers (the sum of their ``nbytes``).
+  an eager step (the plan's code, op objects and constants: tracemalloc sees NumPy's
+  allocations too);
+* ``arrays``: of which the arrays the plan keeps as constants (the sum of their ``nbytes``;
+  a plan reads the call's own arrays, it holds no input buffers).
 
 The optimizer's state and the gradients exist before anything is measured (eager steps
 first, one of them under tracemalloc), so they count in neither column. Timings run without tracemalloc.
@@ -117,7 +118,8 @@ def measure(step, batch: tuple, repeats: int) -> dict:
     return {'record': statistics.median(recordings), 'eager': eager, 'replay': replay,
             'peak rec': record_peak / MB, 'peak eager': eager_peak / MB,
             'plan held': (record_kept - eager_kept) / MB,
-            'buffers': sum(buffer.nbytes for plan in plans for buffer in plan.buffers) / MB}
+            'arrays': sum(array.nbytes for plan in plans for array in plan.code.constants.values()
+                          if isinstance(array, np.ndarray)) / MB}
 
 
 def main() -> None:
@@ -126,7 +128,7 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     print(versions)
     header = (f"{'workload':30s} {'record s':>9s} {'eager s':>9s} {'replay s':>9s} {'rec/eager':>9s} "
-              f"{'peak rec MB':>11s} {'peak eager MB':>13s} {'plan held MB':>12s} {'buffers MB':>10s}")
+              f"{'peak rec MB':>11s} {'peak eager MB':>13s} {'plan held MB':>12s} {'arrays MB':>10s}")
     print(header)
     print('-' * len(header))
     for name, make in (('digits MLP 64-128-64-10 Adam', digits_step),
@@ -135,7 +137,7 @@ def main() -> None:
         row = measure(step, batch, repeats)
         print(f"{name:30s} {row['record']:>9.6f} {row['eager']:>9.6f} {row['replay']:>9.6f} "
               f"{row['record'] / row['eager']:>8.1f}x {row['peak rec']:>11.2f} {row['peak eager']:>13.2f} "
-              f"{row['plan held']:>12.2f} {row['buffers']:>10.2f}", flush=True)
+              f"{row['plan held']:>12.2f} {row['arrays']:>10.2f}", flush=True)
 
 
 if __name__ == '__main__':
