@@ -24,15 +24,22 @@ already made for anomaly detection) and one per ``.data``/``.grad`` read by Pyth
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import gc
+import itertools
 import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from .mode import modes
+
+try:
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy < 2
+    from numpy import byte_bounds
 
 _RANDOM_OWNERS = (np.random.Generator, np.random.RandomState)
 _PACKAGE = __name__.split('.')[0]
@@ -128,8 +135,9 @@ def random_states() -> list:
     it afresh at every call."""
     from . import random as library_random
     own = library_random.generator()
+    # type() rather than isinstance(): isinstance asks some objects (lazy modules) for __class__
     return [(obj, _state_of(obj)) for obj in gc.get_objects()
-            if isinstance(obj, _RANDOM_OWNERS) and obj is not own]
+            if type(obj) in _RANDOM_OWNERS and obj is not own]
 
 
 def random_draws(states: list) -> str:
@@ -152,6 +160,23 @@ def _same(a, b) -> bool:
     if isinstance(a, np.ndarray):
         return np.array_equal(a, b)
     return a == b
+
+
+def view_of_step_data(constants, step_arrays):
+    """The shape of the first array of ``constants`` whose memory lies inside one of
+    ``step_arrays`` (a NumPy view of the step's data made beside the ops), or None."""
+    steps = sorted(bounds for bounds in map(byte_bounds, step_arrays) if bounds[1] > bounds[0])
+    if not steps:
+        return None
+    starts = [low for low, _ in steps]
+    reach = list(itertools.accumulate((high for _, high in steps), max))  # the furthest end so far
+    for constant in constants:
+        if isinstance(constant, np.ndarray) and constant.size and any(constant.strides):
+            low, high = byte_bounds(constant)
+            index = bisect.bisect_left(starts, high) - 1
+            if index >= 0 and reach[index] > low:
+                return constant.shape
+    return None
 
 
 def active() -> Tape | None:

@@ -36,40 +36,27 @@ def checked_replay(compiled, plan, key, args, kwargs, items):
 
 def _compare(compiled, replayed: list, eager: list, result, eager_result, after: list, now: list) -> None:
     name = getattr(compiled.fn, '__qualname__', type(compiled.fn).__name__)
+
+    def mismatch(text: str) -> CompileMismatch:
+        return CompileMismatch(f"tl.compile({name}) check: {text}")
+
     for index, ((label, array), (eager_label, eager_array)) in enumerate(zip(replayed, eager)):
         if label != eager_label:
-            raise CompileMismatch(
-                f"tl.compile({name}) check: step {index} of the replay is '{label}' but the eager call ran "
-                f"'{eager_label}' there: the function took another path (Python control flow on data?), "
-                "so this plan cannot stand for it"
-            )
-        difference = _difference(array, eager_array)
-        if difference:
-            raise CompileMismatch(
-                f"tl.compile({name}) check: step {index} ('{label}') differs from the eager "
-                f"call: {difference}"
-            )
+            raise mismatch(f"step {index} of the replay is '{label}' but the eager call ran '{eager_label}' "
+                           "there: the function took another path, so this plan cannot stand for it")
+        if difference := _difference(array, eager_array):
+            raise mismatch(f"step {index} ('{label}') differs from the eager call: {difference}")
     if len(replayed) != len(eager):
-        shorter = 'replay' if len(replayed) < len(eager) else 'eager call'
-        raise CompileMismatch(
-            f"tl.compile({name}) check: the {shorter} stopped after "
-            f"{min(len(replayed), len(eager))} steps where the other went on "
-            f"('{(eager if shorter == 'replay' else replayed)[min(len(replayed), len(eager))][0]}')"
-        )
+        shorter, longer = (replayed, eager) if len(replayed) < len(eager) else (eager, replayed)
+        which = 'replay' if shorter is replayed else 'eager call'
+        raise mismatch(f"the {which} stopped after {len(shorter)} steps where the other went on "
+                       f"('{longer[len(shorter)][0]}')")
     for (label, array), (_, eager_array) in zip(after, now):
-        difference = _difference(array, eager_array)
-        if difference:
-            raise CompileMismatch(
-                f"tl.compile({name}) check: after the step, {label} differs from the eager "
-                f"call's: {difference} (NumPy on .data or .grad inside the function is "
-                "not recorded)"
-            )
+        if difference := _difference(array, eager_array):
+            raise mismatch(f"after the step, {label} differs from the eager call's: {difference}")
     for index, (got, expected) in enumerate(zip(_leaves_of(result), _leaves_of(eager_result))):
-        difference = _difference(got, expected)
-        if difference:
-            raise CompileMismatch(
-                f"tl.compile({name}) check: returned item {index} differs from the eager call's: {difference}"
-            )
+        if difference := _difference(got, expected):
+            raise mismatch(f"returned item {index} differs from the eager call's: {difference}")
 
 
 def _difference(a, b) -> str:
@@ -80,10 +67,8 @@ def _difference(a, b) -> str:
     if np.all(same):
         return ''
     first = tuple(int(i) for i in np.unravel_index(np.argmin(same), a.shape)) if a.ndim else ()
-    return (
-        f"{int(np.size(same) - np.count_nonzero(same))} of {a.size} elements, the first at index {first}: "
-        f"{a[first].item()!r} in the replay, {b[first].item()!r} eagerly"
-    )
+    return (f"{int(np.size(same) - np.count_nonzero(same))} of {a.size} elements, the first at index "
+            f"{first}: {a[first].item()!r} in the replay, {b[first].item()!r} eagerly")
 
 
 def _leaves_of(obj) -> list:
@@ -104,16 +89,10 @@ class _State:
     def __init__(self, plan, arguments: list) -> None:
         self.parameters = list(dict.fromkeys([*plan.leaves, *arguments]))
         self.data = [value._data.copy() for value in self.parameters]
-        self.grads = [
-            None if value._grad is None else np.array(value._grad, copy=True) for value in self.parameters
-        ]
-        self.buffers = [
-            (
-                module._buffers,
-                {key: None if array is None else array.copy() for key, array in module._buffers.items()},
-            )
-            for module in plan.modules
-        ]
+        self.grads = [None if value._grad is None else value._grad.copy() for value in self.parameters]
+        self.buffers = [(module._buffers, {key: None if array is None else array.copy()
+                                           for key, array in module._buffers.items()})
+                        for module in plan.modules]
         # their own state_dict()s: copies, put back by load_state_dict()
         self.optimizers = [(optimizer, optimizer._step_calls, optimizer.state_dict())
                            for optimizer in plan.owners if isinstance(optimizer, Optimizer)]
@@ -123,14 +102,10 @@ class _State:
         self.generator_state = self.generator.bit_generator.state
 
     def parameters_now(self) -> list:
-        return [
-            (f"parameter {i} (shape {value.shape})", value._data.copy())
-            for i, value in enumerate(self.parameters)
-        ] + [
-            (f"the .grad of parameter {i}", value._grad.copy())
-            for i, value in enumerate(self.parameters)
-            if value._grad is not None
-        ]
+        return ([(f"parameter {i} (shape {value.shape})", value._data.copy())
+                 for i, value in enumerate(self.parameters)]
+                + [(f"the .grad of parameter {i}", value._grad.copy())
+                   for i, value in enumerate(self.parameters) if value._grad is not None])
 
     def restore(self) -> None:
         for value, data, grad in zip(self.parameters, self.data, self.grads):

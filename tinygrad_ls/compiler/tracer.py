@@ -10,17 +10,10 @@ eagerly from then on, after one ``CompileWarning`` naming the reason and the use
 """
 from __future__ import annotations
 
-import bisect
-import itertools
 import sysconfig
 from collections.abc import Iterator
 
 import numpy as np
-
-try:
-    from numpy.lib.array_utils import byte_bounds
-except ImportError:  # NumPy < 2
-    from numpy import byte_bounds
 
 from .. import tracing
 from ..mode import modes
@@ -310,22 +303,11 @@ class Tracer(SweepRecorder, tracing.Tape):
     def check_constants(self) -> None:
         """Escape if an array the plan would keep as a constant is a view of the step's data (a
         reshape or a slice made by NumPy beside the ops): a replay would read the recording's."""
-        steps = sorted(bounds for bounds in (byte_bounds(array) for array in self._own_step_arrays())
-                       if bounds[1] > bounds[0])
-        if not steps:
-            return
-        starts = [low for low, _ in steps]
-        reach = list(itertools.accumulate((high for _, high in steps), max))  # the furthest end so far
-        for constant in self.code.constants.values():
-            if not isinstance(constant, np.ndarray) or constant.size == 0 or not any(constant.strides):
-                continue
-            low, high = byte_bounds(constant)
-            index = bisect.bisect_left(starts, high) - 1
-            if index >= 0 and reach[index] > low:
-                self.escape(f"an array of shape {constant.shape} made from the step's data by NumPy outside "
-                            "the library's ops (a view such as a reshape or a slice); a replay would read "
-                            "the recording's numbers: use the Value's own ops (reshape, indexing)")
-                return
+        shape = tracing.view_of_step_data(self.code.constants.values(), self._own_step_arrays())
+        if shape is not None:
+            self.escape(f"an array of shape {shape} made from the step's data by NumPy outside the "
+                        "library's ops (a view such as a reshape or a slice); a replay would read the "
+                        "recording's numbers: use the Value's own ops (reshape, indexing)")
 
     def _own_step_arrays(self):
         """The call's input arrays and the op results that own their memory (a result that is a
