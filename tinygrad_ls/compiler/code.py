@@ -27,7 +27,8 @@ class Statement(NamedTuple):
 
     ``form``: ``'call'`` (``outs = func(*args)``), ``'method'`` (``outs = args[0].<func>(*args[1:])``),
     ``'add'`` (``outs[0] = args[0] + args[1]``),
-    ``'attr'`` (``outs[0] = args[0].<func>``) or ``'item'`` (``outs[0] = args[0][<func>]``).
+    ``'attr'`` (``outs[0] = args[0].<func>``), ``'item'`` (``outs[0] = args[0][<func>]``) or
+    ``'array0'`` (a NumPy scalar ``outs[0]`` made a 0-d array).
     ``args`` are names of locals or constants, or ``Literal``s; ``kind`` says what the step is
     (``'input' 'read' 'forward' 'backward' 'gradient' 'call' 'check'``) for pictures, ``label``
     what it computes, ``traced`` the local ``check=N`` compares after it ('' for none)."""
@@ -181,7 +182,7 @@ class PlanCode:
 def uses_all(statement: Statement) -> tuple:
     """Every name a statement mentions (locals and constants)."""
     names = tuple(arg for arg in statement.args if not isinstance(arg, Literal))
-    return (*names, statement.func) if statement.form == 'call' else names
+    return (*names, statement.func) if statement.form in ('call', 'array0') else names
 
 
 def _text(statement: Statement) -> str:
@@ -192,6 +193,9 @@ def _text(statement: Statement) -> str:
         return f"{statement.outs[0]} = {statement.args[0]}.{statement.func}"
     if statement.form == 'item':
         return f"{statement.outs[0]} = {statement.args[0]}[{statement.func}]"
+    if statement.form == 'array0':  # what apply does with a NumPy scalar, inlined
+        local = statement.outs[0]
+        return f"if type({local}) is not {statement.args[1]}: {local} = {statement.func}({local})"
     outs = statement.outs
     unpack = len(outs) > 1 or statement.kind == 'backward'  # a backward returns a tuple, always
     target = '' if not outs else f"{', '.join(outs)}, = " if unpack else f"{outs[0]} = "

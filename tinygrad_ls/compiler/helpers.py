@@ -9,11 +9,6 @@ from ..ops.base import _check_finite
 from ..value import Value
 
 
-def as_array0(result):
-    """What ``apply`` does with a forward's result: NumPy scalars become 0-d arrays."""
-    return result if type(result) is np.ndarray else np.asarray(result)
-
-
 def seed_for(data: np.ndarray, given) -> np.ndarray:
     """``backward(given)``'s starting gradient for a root holding ``data``."""
     return engine._seed(Value._wrap(data), given, 'backward')
@@ -68,7 +63,8 @@ def call_with(function, keywords: tuple, *args):
 
 HELPERS = {
     'wrap': Value._wrap,
-    'as_array0': as_array0,
+    'asarray': np.asarray,
+    'ndarray': np.ndarray,
     'check_finite': _check_finite,
     'conform': engine._conform,
     'run_hooks': engine.run_hooks,

@@ -212,7 +212,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         if self.trace is not None:
             self.trace.append((cls.name, np.array(out._data, copy=True)))
         if out._data.ndim == 0:  # forward may give a NumPy scalar, which apply makes an array
-            self.code.call((local,), 'as_array0', (local,), 'check', cls.name)
+            self.code.emit('array0', (local,), 'asarray', (local, 'ndarray'), 'check', cls.name)
         if modes.detect_anomaly:
             self.code.call((), 'check_finite', (local, self.code.constant(f"forward of '{cls.name}'")),
                            'check', 'check')

@@ -49,7 +49,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         raise ValueError(f"clip_grad_norm_: norm_type must be positive (or math.inf), got {norm_type!r}")
     if not max_norm >= 0:  # NaN too: it would silently skip the clipping
         raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm!r}")
-    grads = [param.grad for param in _as_list(parameters, 'clip_grad_norm_') if param.grad is not None]
+    grads = [param._grad for param in _as_list(parameters, 'clip_grad_norm_') if param._grad is not None]
     if not grads:
         return 0.0
     norm_type = float(norm_type)
@@ -73,8 +73,8 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     if not clip_value >= 0:  # NaN too
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value!r}")
     for param in _as_list(parameters, 'clip_grad_value_'):
-        if param.grad is not None:
-            np.clip(param.grad, -clip_value, clip_value, out=param.grad)
+        if param._grad is not None:
+            np.clip(param._grad, -clip_value, clip_value, out=param._grad)
 
 
 def parameters_to_vector(parameters) -> Value:

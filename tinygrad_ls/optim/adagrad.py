@@ -59,6 +59,6 @@ class Adagrad(Optimizer):
         state = self.state.get(param)
         if not state:
             state = self.state[param] = {
-                'step': 0, 'sum': np.full_like(param.data, group['initial_accumulator_value'])}
-        adagrad_update(param.data, grad, state, lr=group['lr'], lr_decay=group['lr_decay'],
+                'step': 0, 'sum': np.full_like(param._data, group['initial_accumulator_value'])}
+        adagrad_update(param._data, grad, state, lr=group['lr'], lr_decay=group['lr_decay'],
                        weight_decay=group['weight_decay'], eps=group['eps'], maximize=group['maximize'])

@@ -101,12 +101,12 @@ class Adam(Optimizer):
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.get(param)
         if not state:
-            state = self.state[param] = {'step': 0, 'exp_avg': np.zeros_like(param.data),
-                                         'exp_avg_sq': np.zeros_like(param.data)}
+            state = self.state[param] = {'step': 0, 'exp_avg': np.zeros_like(param._data),
+                                         'exp_avg_sq': np.zeros_like(param._data)}
         if group['amsgrad'] and 'max_exp_avg_sq' not in state:
-            state['max_exp_avg_sq'] = np.zeros_like(param.data)
+            state['max_exp_avg_sq'] = np.zeros_like(param._data)
         beta1, beta2 = group['betas']
-        adam_update(param.data, grad, state, lr=group['lr'], beta1=beta1, beta2=beta2, eps=group['eps'],
+        adam_update(param._data, grad, state, lr=group['lr'], beta1=beta1, beta2=beta2, eps=group['eps'],
                     weight_decay=group['weight_decay'], amsgrad=group['amsgrad'], maximize=group['maximize'],
                     decoupled_weight_decay=group['decoupled_weight_decay'])
 

@@ -99,22 +99,22 @@ class LBFGS(Optimizer):
 
     # ---- flat-vector helpers ----------------------------------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
-        return np.concatenate([np.zeros(p.size, p.dtype) if p.grad is None else np.ravel(p.grad)
+        return np.concatenate([np.zeros(p.size, p.dtype) if p._grad is None else np.ravel(p._grad)
                                for p in self._params])
 
     def _add_grad(self, step_size, update: np.ndarray) -> None:
         """``x = x + step_size * update`` on the parameters, in place."""
         offset = 0
         for p in self._params:
-            p.data += step_size * update[offset:offset + p.size].reshape(p.shape)
+            p._data += step_size * update[offset:offset + p.size].reshape(p.shape)
             offset += p.size
 
     def _clone_param(self) -> list[np.ndarray]:
-        return [p.data.copy() for p in self._params]
+        return [p._data.copy() for p in self._params]
 
     def _set_param(self, params_data: list[np.ndarray]) -> None:
         for p, data in zip(self._params, params_data):
-            p.data[...] = data
+            p._data[...] = data
 
     def _directional_evaluate(self, closure: Callable, x: list[np.ndarray], t, d: np.ndarray):
         """Loss and flat gradient at ``x + t d``; the parameters are put back to ``x``."""

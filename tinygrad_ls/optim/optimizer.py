@@ -226,12 +226,12 @@ class Optimizer:
         """Set every parameter's ``grad`` to None (or, with ``set_to_none=False``, to zeros in place)."""
         for group in self.param_groups:
             for p in group['params']:
-                if p.grad is None:
+                if p._grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    p.grad[...] = 0
+                    p._grad[...] = 0
 
     @replayed
     def step(self, closure: Callable | None = None):
@@ -253,18 +253,18 @@ class Optimizer:
         updates = []
         for g, group in enumerate(self.param_groups):
             for i, p in enumerate(group['params']):
-                grad = p.grad
+                grad = p._grad
                 if grad is None:
                     continue
                 if type(grad) is not np.ndarray:
                     grad = np.asarray(grad)
-                if grad.shape != p.data.shape:
+                if grad.shape != p._data.shape:
                     raise ValueError(f"step: param_groups[{g}]['params'][{i}] has shape {p.shape} "
                                      f"but its grad has shape {grad.shape}")
                 if grad.dtype.kind not in 'iuf':
                     raise TypeError(f"step: the grad of param_groups[{g}]['params'][{i}] has dtype "
                                     f"{grad.dtype}; a real numeric grad is expected")
-                if not p.data.flags.writeable:
+                if not p._data.flags.writeable:
                     raise ValueError(f"step: param_groups[{g}]['params'][{i}] (shape {p.shape}) holds a "
                                      "read-only array and cannot be updated in place; give it a copy")
                 updates.append((p, grad, group))

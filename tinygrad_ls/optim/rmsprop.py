@@ -75,11 +75,11 @@ class RMSprop(Optimizer):
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.get(param)
         if not state:
-            state = self.state[param] = {'step': 0, 'square_avg': np.zeros_like(param.data)}
+            state = self.state[param] = {'step': 0, 'square_avg': np.zeros_like(param._data)}
         if group['momentum'] > 0 and 'momentum_buffer' not in state:
-            state['momentum_buffer'] = np.zeros_like(param.data)
+            state['momentum_buffer'] = np.zeros_like(param._data)
         if group['centered'] and 'grad_avg' not in state:
-            state['grad_avg'] = np.zeros_like(param.data)
-        rmsprop_update(param.data, grad, state, lr=group['lr'], alpha=group['alpha'], eps=group['eps'],
+            state['grad_avg'] = np.zeros_like(param._data)
+        rmsprop_update(param._data, grad, state, lr=group['lr'], alpha=group['alpha'], eps=group['eps'],
                        weight_decay=group['weight_decay'], momentum=group['momentum'],
                        centered=group['centered'], maximize=group['maximize'])

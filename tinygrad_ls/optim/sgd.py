@@ -58,6 +58,6 @@ class SGD(Optimizer):
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         state = self.state.setdefault(param, {}) if group['momentum'] != 0 else {}
-        sgd_update(param.data, grad, state, lr=group['lr'], momentum=group['momentum'],
+        sgd_update(param._data, grad, state, lr=group['lr'], momentum=group['momentum'],
                    dampening=group['dampening'], weight_decay=group['weight_decay'],
                    nesterov=group['nesterov'], maximize=group['maximize'])
