@@ -69,6 +69,13 @@ def backprop(roots: Sequence[Value], root_grads: Sequence, create_graph: bool = 
             tape = None
         else:
             tape.sweep(roots, create_graph, wanted)
+            with tracing.quiet(tape):  # the sweep is the library's: not profiled
+                return _sweep(roots, root_grads, create_graph, wanted, tape)
+    return _sweep(roots, root_grads, create_graph, wanted, tape)
+
+
+def _sweep(roots, root_grads, create_graph: bool, wanted, tape) -> dict:
+    """The body of ``backprop`` (``tape``: the recording tape to tell, or None)."""
     relevant = None if wanted is None else _leading_to(roots, wanted)
     pending: dict = {}  # node -> its gradient so far (complete once the node leaves the queue)
     # The op nodes in `pending`, newest first: the newest one queued since the last pop waits in

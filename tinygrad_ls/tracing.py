@@ -51,6 +51,8 @@ class Tape:
 
     paused = 0
     paused_sweeps = 0  # backward sweeps that ran inside replayed calls
+    profiler = None    # the profile function while recording (``recording``)
+    quiet_depth = 0    # > 0 while the library works for the tape (``quiet``)
 
     def escape(self, reason: str) -> None:
         raise NotImplementedError
@@ -121,12 +123,22 @@ def recording(tape: Tape):
         raise RuntimeError("a tape is already recording in this thread")
     previous_profile = sys.getprofile()
     modes.tape, modes.watching = tape, True
-    sys.setprofile(tape.profile)
+    tape.profiler = tape.profile  # one bound method, installed and re-installed by quiet()
+    sys.setprofile(tape.profiler)
     try:
         yield tape
     finally:
-        sys.setprofile(previous_profile)
+        _restore_profile(previous_profile)
         modes.tape, modes.watching = None, modes.detect_anomaly
+
+
+def _restore_profile(previous) -> None:
+    """Put back the profiler that ran before the recording: a profile function, or a C-level
+    profiler such as ``cProfile.Profile`` (which ``sys.setprofile`` cannot take back)."""
+    if previous is not None and not callable(previous) and hasattr(previous, 'enable'):
+        previous.enable()
+    else:
+        sys.setprofile(previous)
 
 
 def random_states() -> list:
@@ -177,6 +189,31 @@ def view_of_step_data(constants, step_arrays):
             if index >= 0 and reach[index] > low:
                 return constant.shape
     return None
+
+
+class quiet:
+    """While the library works for a tape (an op, the backward sweep, a replayed call), its
+    Python calls are not profiled: only the user's own functions are guarded, and the
+    profile function costs nothing there. ``quiet(None)`` does nothing."""
+
+    __slots__ = ('tape',)
+
+    def __init__(self, tape) -> None:
+        self.tape = tape if tape is not None and getattr(tape, 'profiler', None) is not None else None
+
+    def __enter__(self) -> None:
+        tape = self.tape
+        if tape is not None:
+            if not tape.quiet_depth:
+                sys.setprofile(None)
+            tape.quiet_depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        tape = self.tape
+        if tape is not None:
+            tape.quiet_depth -= 1
+            if not tape.quiet_depth and modes.tape is tape:
+                sys.setprofile(tape.profiler)
 
 
 def active() -> Tape | None:

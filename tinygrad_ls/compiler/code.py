@@ -39,6 +39,7 @@ class Statement(NamedTuple):
     kind: str
     label: str = ''
     traced: str = ''
+    uses: tuple = ()  # the locals it reads
 
 
 class Literal(str):
@@ -91,35 +92,41 @@ class PlanCode:
     # ---- statements ----------------------------------------------------------------------------
     def emit(self, form: str, outs, func: str, args, kind: str, label: str = '',
              traced: str = '') -> Statement:
-        statement = Statement(form, tuple(outs), func, tuple(args), kind, label, traced)
+        local = self.local_names
+        uses = tuple(arg for arg in args if arg in local)
+        if form == 'call' and func in local:
+            uses += (func,)
+        statement = Statement(form, tuple(outs), func, tuple(args), kind, label, traced, uses)
         self.statements.append(statement)
         return statement
 
     def call(self, outs, func: str, args, kind: str, label: str = '', traced: str = '') -> Statement:
         return self.emit('call', outs, func, args, kind, label, traced)
 
-    def uses(self, statement: Statement) -> list:
-        names = [arg for arg in statement.args if not isinstance(arg, Literal)]
-        if statement.form == 'call':
-            names.append(statement.func)
-        return [name for name in names if name in self.local_names]
+    @staticmethod
+    def uses(statement: Statement) -> tuple:
+        return statement.uses
 
     # ---- source --------------------------------------------------------------------------------
     def build(self, returned: str, name: str, trace: bool = False) -> str:
         """The plan's source: functions ``chunk0``, ``chunk1``, … taking ``(inputs, live,
         trace_sink)``; with ``trace`` each traced result is also handed to
         ``trace_sink(label, array)`` (for ``check=N``)."""
-        uses = [self.uses(statement) for statement in self.statements] + [[returned]]
+        uses = [statement.uses for statement in self.statements] + [(returned,)]
         texts = [_text(statement) for statement in self.statements] + [f"return {returned}"]
         defs = [statement.outs for statement in self.statements] + [()]
         count = len(texts)
         chunks = [range(i, min(i + CHUNK, count)) for i in range(0, count, CHUNK)]
-        last_use, first_def = {}, {}
+        last_use, first_def, deaths = {}, {}, [[] for _ in range(count)]
         for index in range(count):
             for local in uses[index]:
                 last_use[local] = index
             for local in defs[index]:
                 first_def.setdefault(local, index)
+        for index in range(count):  # a local dies at its last use, or where it is made if never read after
+            deaths[index].extend(local for local in defs[index] if last_use.get(local, -1) <= index)
+        for local, index in last_use.items():
+            deaths[index].append(local)
         sources = []
         for number, chunk in enumerate(chunks):
             start, end = chunk.start, chunk.stop
@@ -135,8 +142,7 @@ class PlanCode:
                 if trace and index < len(self.statements) and self.statements[index].traced:
                     statement = self.statements[index]
                     body.append(f"    trace_sink({statement.label!r}, {statement.traced})")
-                dead = sorted({local for local in (*defs[index], *uses[index])
-                               if last_use.get(local, -1) <= index and local in defined})
+                dead = sorted({local for local in deaths[index] if local in defined})
                 if dead and index != count - 1:
                     body.append(f"    del {', '.join(dead)}")
                     defined.difference_update(dead)
@@ -154,12 +160,13 @@ class PlanCode:
             sources.append('\n'.join([header, *body]))
         return '\n\n'.join(sources)
 
-    def instantiate(self, source: str, name: str):
-        """A callable ``run(inputs, live=None, trace_sink=None)`` of ``source`` with op objects
-        of its own (shallow copies: the settings shared, the state forward saves separate)."""
+    def instantiate(self, source: str, name: str, own_ops: bool = True):
+        """A callable ``run(inputs, live=None, trace_sink=None)`` of ``source``; with ``own_ops``
+        its op objects are its own (shallow copies: the settings shared, the state forward saves
+        separate), else the recorded ones (the first instance: no op object twice in memory)."""
         namespace = dict(self.constants)
         for op_name in self.ops:
-            fn = copy.copy(self.constants[op_name])
+            fn = copy.copy(self.constants[op_name]) if own_ops else self.constants[op_name]
             namespace[op_name] = fn
             namespace[f"{op_name}f"], namespace[f"{op_name}b"] = fn.forward, fn.backward
         chunks = source.split('\n\ndef ')

@@ -12,6 +12,7 @@ step reads changes at every call).
 from __future__ import annotations
 
 import functools
+import gc
 import warnings
 from collections import OrderedDict
 
@@ -96,7 +97,18 @@ class Compiled:
 
     def record(self, key, args, kwargs, items, trace: list | None = None):
         """Run ``fn`` eagerly, writing a plan; returns the call's result. With ``trace`` (the
-        eager side of a check) the results are kept there, and the plan is not."""
+        eager side of a check) the results are kept there, and the plan is not. The garbage
+        collector waits meanwhile: a recording keeps every object it makes alive until its end,
+        so collections would only walk them again and again (quadratic in long steps)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._record(key, args, kwargs, items, trace)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _record(self, key, args, kwargs, items, trace):
         tracer = Tracer(items)
         tracer.trace = trace
         generators = random_states()

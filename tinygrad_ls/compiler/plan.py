@@ -17,7 +17,7 @@ class Plan:
         self.code, self.source, self.trace_source = code, source, trace_source
         self.statements = code.statements
         self.guard, self.name = guard, name
-        self._pool = [code.instantiate(source, name)]
+        self._pool = [code.instantiate(source, name, own_ops=False)]
         self._traced = None
         self.leaves: list = []   # the Values from outside it reads (parameters, buffers)
         self.modules: list = []  # the modules that ran

@@ -259,7 +259,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         keywords = tuple(kwargs)
         names += [self._call_arg(arg) for arg in kwargs.values()]
         sweeps = self.paused_sweeps
-        with tracing.paused():
+        with tracing.paused(), tracing.quiet(self):
             result = function(*args, **kwargs)
         if self.paused_sweeps != sweeps and any(isinstance(arg, Value) and self.known(arg) for arg in args):
             self.escape(f"{getattr(function, '__qualname__', function)} ran backward() on the step's Values "

@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 
 from ..dtypes import as_array
+from .. import tracing
 from ..mode import modes
 from ..value import Value, data_of, to_numpy
 
@@ -143,16 +144,17 @@ def _watched_apply(cls, args: tuple, params: dict) -> Value:
     """``apply`` under anomaly detection or a tape: the op runs on the fast path (with
     ``watching`` off, so that nothing it does inside is reported), then its result is checked
     for NaN/inf and handed to the tape recording in this thread."""
-    modes.watching = False
-    try:
-        out = cls.apply(*args, **params)
-    finally:
-        modes.watching = True
-    if modes.detect_anomaly:
-        _check_finite(out._data, f"forward of '{cls.name}'")
     tape = modes.tape
-    if tape is not None and not tape.paused:
-        tape.op(cls, args, params, out)
+    with tracing.quiet(tape):  # what the op does inside is its own: not reported, not profiled
+        modes.watching = False
+        try:
+            out = cls.apply(*args, **params)
+        finally:
+            modes.watching = True
+        if modes.detect_anomaly:
+            _check_finite(out._data, f"forward of '{cls.name}'")
+        if tape is not None and not tape.paused:
+            tape.op(cls, args, params, out)
     return out
 
 
