@@ -19,8 +19,8 @@ import itertools
 
 import numpy as np
 
-from ..dtypes import as_array
 from .. import tracing
+from ..dtypes import as_array
 from ..mode import modes
 from ..value import Value, data_of, to_numpy
 
