@@ -293,17 +293,17 @@ def escape_case(body):
 
         def step(x, y):
             return body(model, optimizer, extra, x, y)
-        return {'step': step, 'args': lambda i: (X[i], Y[i])}
+        return {'step': step, 'args': lambda i: (X[i].copy(), Y[i])}  # (one case writes into x)
     return build
 
 
 def numpy_noise(model, optimizer, extra, x, y):
-    loss = F.cross_entropy(model(x + np.random.standard_normal(x.shape)), y)
+    loss = F.cross_entropy(model(tl.Value(x) + np.random.standard_normal(x.shape)), y)
     return loss.detach()
 
 
 def generator_noise(model, optimizer, extra, x, y):
-    loss = F.cross_entropy(model(x + NOISE[0].standard_normal(x.shape)), y)
+    loss = F.cross_entropy(model(tl.Value(x) + NOISE[0].standard_normal(x.shape)), y)
     return loss.detach()
 
 
@@ -350,6 +350,19 @@ def numpy_conversion(model, optimizer, extra, x, y):
     return tl.Value(np.asarray(model(x)) * 2)
 
 
+def numpy_on_an_argument(model, optimizer, extra, x, y):
+    return F.cross_entropy(model(x / 2), y).detach()
+
+
+def numpy_view_of_an_argument(model, optimizer, extra, x, y):
+    return F.cross_entropy(model(x[:, ::-1]), y).detach()
+
+
+def writes_into_an_argument(model, optimizer, extra, x, y):
+    x[0, 0] = 0.0
+    return F.cross_entropy(model(x), y).detach()
+
+
 def in_place_update(model, optimizer, extra, x, y):
     out = model(x).detach()
     out += 1
@@ -374,7 +387,9 @@ def tl_grad_inside(model, optimizer, extra, x, y):
     (numpy_noise, 'random draw'), (generator_noise, 'random draw'), (manual_update, r'\.data'),
     (grad_set_to_none, r'assigning \.grad'), (returns_grad, r'reading \.grad'),
     (formats_loss, 'formatting'), (tolist_branch, r'tolist\(\)'), (numpy_conversion, r'np\.asarray'),
-    (in_place_update, 'in-place'), (python_on_a_number, 'uses a number'), (tl_grad_inside, 'tl.grad'),
+    (in_place_update, 'in-place'), (numpy_on_an_argument, r'np\.divide'),
+    (numpy_view_of_an_argument, 'indexing'), (writes_into_an_argument, 'writing into it'),
+    (python_on_a_number, 'uses a number'), (tl_grad_inside, 'tl.grad'),
 ])
 def test_escapes_run_eagerly_after_one_warning(body, reason, capsys):
     def between(objects, i):

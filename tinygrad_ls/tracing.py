@@ -73,6 +73,9 @@ class Tape:
     def read(self, value, how: str) -> None:
         self.escape(f"Python reads the numbers of a Value ({how})")
 
+    def array_used(self, how: str) -> None:
+        self.escape(f"NumPy works on an array argument of the call ({how}) outside the library's ops")
+
     def grad_touched(self, value, how: str) -> None:
         self.escape(f"{how} outside an optimizer or a function marked tl.compiler.eager")
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..mode import modes
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
+from ..step_arrays import StepArray, step_view
 from ..tracing import random_draws, random_states, recording
 from ..value import Value, values_in
 from .guards import build_guard
@@ -109,11 +110,15 @@ class Compiled:
                 gc.enable()
 
     def _record(self, key, args, kwargs, items, trace):
-        tracer = Tracer(items)
+        # the function sees its array arguments as StepArrays: NumPy on them tells the tracer
+        seen = [step_view(item) if isinstance(item, np.ndarray) else item for item in items]
+        args, kwargs = _substitute(args, kwargs, seen)
+        tracer = Tracer(seen)
         tracer.trace = trace
         generators = random_states()
         with recording(tracer):
             result = self.fn(*args, **kwargs)
+        result = _originals(result, seen, items)
         drawn = random_draws(generators)
         if drawn:
             tracer.escape(drawn)
@@ -184,6 +189,28 @@ def _split(args: tuple, kwargs: dict):
                 return None
             parts.append((keyword, type(item), item))
     return (tuple(parts), modes.grad_enabled, modes.detect_anomaly), items
+
+
+def _substitute(args: tuple, kwargs: dict, items: list) -> tuple:
+    """``args``/``kwargs`` with their arrays and Values replaced, in order, by ``items``."""
+    replacements = iter(items)
+    new_args = tuple(next(replacements) if isinstance(arg, (Value, np.ndarray)) else arg for arg in args)
+    return new_args, {key: next(replacements) if isinstance(arg, (Value, np.ndarray)) else arg
+                      for key, arg in kwargs.items()}
+
+
+def _originals(obj, seen: list, items: list):
+    """``obj`` (a result) with the StepArray views of the arguments back as the caller's arrays."""
+    if isinstance(obj, StepArray):
+        for view, item in zip(seen, items):
+            if obj is view:
+                return item
+        return obj.view(np.ndarray)
+    if type(obj) in (tuple, list):
+        return type(obj)(_originals(part, seen, items) for part in obj)
+    if type(obj) is dict:
+        return {key: _originals(part, seen, items) for key, part in obj.items()}
+    return obj
 
 
 def _plain(obj):

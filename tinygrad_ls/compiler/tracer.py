@@ -31,6 +31,11 @@ _INSTALLED = tuple(sorted({path for key, path in sysconfig.get_paths().items()
                            if key in ('stdlib', 'platstdlib', 'purelib', 'platlib')})) + ('<frozen ',)
 
 
+def _memory_key(array: np.ndarray) -> tuple:
+    """What makes two array objects the same array: memory, shape, strides, dtype."""
+    return array.__array_interface__['data'][0], array.shape, array.strides, array.dtype.str
+
+
 class Tracer(SweepRecorder, tracing.Tape):
     """The state of one recording. ``inputs``: the call's arrays and Values, in order (the
     plan reads them as ``inputs[i]`` at every replay)."""
@@ -53,6 +58,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         self.paused_sweeps = 0
         self.trace: list | None = None  # (label, array) of every traced result, for check=N
         self.input_items = inputs
+        self.by_memory: dict = {}  # memory key of an input array -> its local (np.asarray views of it)
         for index, item in enumerate(inputs):
             if isinstance(item, Value):
                 holder = self._define('x', 'item', str(index), ('inputs',), 'input', f"input {index}")
@@ -62,6 +68,8 @@ class Tracer(SweepRecorder, tracing.Tape):
             else:
                 self._name_array(item, self._define('a', 'item', str(index), ('inputs',), 'input',
                                                     f"input {index}"))
+            data = item._data if isinstance(item, Value) else item
+            self.by_memory[_memory_key(data)] = self.arrays[id(data)]
 
     # ---- names ---------------------------------------------------------------------------------
     def _define(self, prefix: str, form: str, func: str, args, kind: str, label: str = '',
@@ -86,14 +94,19 @@ class Tracer(SweepRecorder, tracing.Tape):
         """The name standing for ``arg`` (an op's argument) at replay: a Value's data, an array,
         a traced number, or a constant."""
         if isinstance(arg, Value):
-            return self.arrays.get(id(arg._data)) or self.leaf(arg)
+            return self.array_name(arg._data) or self.leaf(arg)
         if isinstance(arg, np.ndarray):
-            return self.arrays.get(id(arg)) or self.code.constant(arg)
+            return self.array_name(arg) or self.code.constant(arg)
         if type(arg) in TRACED and id(arg) in self.numbers:
             return self.numbers[id(arg)]
         if arg is None or isinstance(arg, bool):
             return Literal(repr(arg))
         return self.code.constant(arg)
+
+    def array_name(self, array: np.ndarray) -> str | None:
+        """The local holding ``array`` at replay (another view of an input array is that input),
+        or None for an array not made by the step."""
+        return self.arrays.get(id(array)) or self.by_memory.get(_memory_key(array))
 
     def leaf(self, value: Value) -> str:
         """A Value from outside the step (a parameter, a buffer): its data read into a local at
@@ -112,13 +125,13 @@ class Tracer(SweepRecorder, tracing.Tape):
         known = self.values.get(id(value))
         if known is not None:
             return known
-        data = self.arrays.get(id(value._data))
+        data = self.array_name(value._data)
         if data is None:
             return self.code.constant(value, 'L')
         return self._define('w', 'call', 'wrap', (data,), 'call', 'wrap')
 
     def known(self, value: Value) -> bool:
-        return id(value) in self.values or id(value._data) in self.arrays
+        return id(value) in self.values or self.array_name(value._data) is not None
 
     # ---- what the library reports ----------------------------------------------------------------
     def escape(self, reason: str) -> None:
@@ -131,6 +144,10 @@ class Tracer(SweepRecorder, tracing.Tape):
 
     def number_used(self, number, how: str) -> None:
         self.escape(f"Python uses a number a replayed call returned ({how} of {plain(number)!r})")
+
+    def array_used(self, how: str) -> None:
+        self.escape(f"NumPy works on an array the function was called with ({how}) outside the library's "
+                    "ops; a replay could not redo it: hand the array to an op (the model, tl.Value(x))")
 
     def grad_touched(self, value, how: str) -> None:
         self.escape(f"{how} outside an optimizer or a function marked tl.compiler.eager")
@@ -162,7 +179,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         replay, as eager code makes it (around the step's data if it wraps it)."""
         if self.unsupported:
             return
-        data = self.arrays.get(id(value._data))
+        data = self.array_name(value._data)
         source = data or self.code.constant(value._data)
         local = self._define('n', 'call', 'fresh_leaf', (self.code.constant(type(value)), source,
                              Literal(repr(data is None)), Literal(repr(value.requires_grad)),
@@ -235,7 +252,7 @@ class Tracer(SweepRecorder, tracing.Tape):
     def _is_step_data(self, item) -> bool:
         if isinstance(item, Value):
             return self.known(item)
-        return isinstance(item, np.ndarray) and id(item) in self.arrays or type(item) in TRACED
+        return isinstance(item, np.ndarray) and self.array_name(item) is not None or type(item) in TRACED
 
     def _param_expr(self, item) -> str:
         if isinstance(item, Value):
