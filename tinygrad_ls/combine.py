@@ -70,7 +70,7 @@ def where(condition, a, b) -> Value:
     if condition.dtype.kind not in 'biuf':  # np.asarray('no', dtype=bool) would be True
         raise TypeError(f"where: condition must be bool (or numeric), got dtype {condition.dtype} "
                         f"(condition shape {condition.shape})")
-    return select.Where.apply(a, b, condition=condition.astype(bool, copy=False))
+    return select.Where.apply(a, b, condition=condition)
 
 
 def maximum(a, b) -> Value:

@@ -37,7 +37,7 @@ def _leaf(array: np.ndarray, requires_grad: bool) -> Value:
 def _drawn(sample: Value, requires_grad: bool) -> Value:
     """The result of a random op as the leaf it is, checked as ``Value()`` checks data (a
     non-numeric ``dtype`` is a TypeError) and set to require grad if asked."""
-    as_array(sample.data)
+    as_array(sample._data)
     return sample.requires_grad_(True) if requires_grad else sample
 
 

@@ -15,7 +15,6 @@ import numpy as np
 from . import tracing
 from .mode import modes
 
-
 # NumPy functions that read only what the recording's key already fixes (shape, dtype)
 _SHAPE_ONLY = frozenset({'shape', 'ndim', 'size', 'result_type', 'can_cast', 'iscomplexobj', 'isrealobj',
                          'may_share_memory', 'shares_memory', 'min_scalar_type'})

@@ -54,7 +54,7 @@ class Value(PythonConversions):
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Value):
-            data = data.data
+            data = data._data  # (a tracer knows that array: the new leaf wraps the step's data)
         self._data = as_array(data, dtype)
         self._grad = None
         self.requires_grad = False

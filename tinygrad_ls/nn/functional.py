@@ -21,7 +21,9 @@ import math
 
 import numpy as np
 
+from .. import tracing
 from ..checks import check_number
+from ..mode import modes
 from ..ops import losses as ops
 from ..ops import random as random_ops
 from ..ops.linear import FusedLinear
@@ -92,17 +94,14 @@ def one_hot(indices, num_classes: int = -1) -> Value:
     if num_classes < -1:
         raise ValueError(f"{name}: num_classes must be -1 (the largest index + 1) or a "
                          f"non-negative int, got {num_classes}")
-    if array.size and array.min() < 0:
-        raise ValueError(f"{name}: class values must be non-negative, got {array.min()} "
-                         f"(shape {array.shape})")
     if num_classes == -1:
         if not array.size:
             raise ValueError(f"{name}: cannot infer the number of classes from empty indices "
                              f"(shape {array.shape}); pass num_classes")
-        num_classes = int(array.max()) + 1
-    if array.size and array.max() >= num_classes:
-        raise ValueError(f"{name}: class values must be smaller than num_classes={num_classes}, got "
-                         f"{array.max()} (shape {array.shape})")
+        if modes.watching and isinstance(indices, Value):  # the result's shape comes from the data
+            tracing.report_read(indices, 'one_hot(num_classes=-1)')
+        num_classes = max(int(array.max()) + 1, 0)
+    # (the range of the indices is checked by the op, at every call and every replay)
     return OneHot.apply(indices if isinstance(indices, Value) else array, num_classes=num_classes)
 
 

@@ -62,6 +62,11 @@ class OneHot(Function):
         self.num_classes = num_classes
 
     def forward(self, indices):
+        if indices.size and indices.min() < 0:
+            raise ValueError(f"class values must be non-negative, got {indices.min()} (shape {indices.shape})")
+        if indices.size and indices.max() >= self.num_classes:
+            raise ValueError(f"class values must be smaller than num_classes={self.num_classes}, got "
+                             f"{indices.max()} (shape {indices.shape})")
         return (indices[..., None] == np.arange(self.num_classes)).astype(np.int64)
 
 

@@ -15,11 +15,12 @@ class Where(Function):
         self.condition = condition
 
     def forward(self, a, b):
-        return np.where(self.condition, a, b)
+        self.mask = self.condition.astype(bool, copy=False)  # in the op: a replay converts each batch's
+        return np.where(self.mask, a, b)
 
     def backward(self, grad, out, a, b):
         need_a, need_b = self.needs_input_grad
-        return (grad * self.condition if need_a else None), (grad * ~self.condition if need_b else None)
+        return (grad * self.mask if need_a else None), (grad * ~self.mask if need_b else None)
 
 
 class Maximum(Function):

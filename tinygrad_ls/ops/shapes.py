@@ -70,7 +70,7 @@ def normalize_index(index):
     if isinstance(index, tuple):
         return tuple(normalize_index(part) for part in index)
     if isinstance(index, Value):
-        return index.data
+        return index._data  # (an index Value made by an op: the tracer knows its array)
     if isinstance(index, list):
         return np.asarray(index)
     return index
