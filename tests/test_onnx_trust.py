@@ -174,17 +174,25 @@ def test_array_settings_made_by_ops_are_read_from_the_graph(setting, tmp_path):
 
 
 @pytest.mark.parametrize('body, what', [
-    (lambda self, x: x.var(axis=0), r"4\.0 \(float32\) at the example's batch size and 5\.0"),
+    (lambda self, x: x.var(axis=0), r"4\.0 \(float32\) at the example and 5\.0"),
     (lambda self, x: x + tl.zeros(x.shape[0], 5), r"an array of shape \(4, 5\)"),
     (lambda self, x: x + tl.arange(x.shape[0]).reshape(-1, 1), r"\[0, 1, 2, 3\]"),
 ])
 def test_numbers_computed_from_the_batch_size_are_refused_with_a_dynamic_batch(body, what, tmp_path):
     """Traced at two batch sizes, the graphs differ: a count or a constant is baked in."""
-    error = refused(Lambda(body), floats(TRACE_BATCH, 5), tmp_path, r"computed from the batch size.*" + what)
+    error = refused(Lambda(body), floats(TRACE_BATCH, 5), tmp_path,
+                    r"computed in Python from the batch size or the data.*" + what)
     assert error.site.startswith(__file__) and error.module == 'the model (Lambda)'
     model = Lambda(body)
     export(model, floats(TRACE_BATCH, 5), tmp_path / 'fixed.onnx', dynamic_batch=False)
     assert_same(model, tmp_path / 'fixed.onnx', floats(TRACE_BATCH, 5, seed=3))
+
+
+def test_a_numpy_copy_of_the_call_data_is_caught_by_the_second_trace(tmp_path):
+    """NumPy on the private ``_data`` making a copy reports nothing; the second trace (other
+    rows) gives another constant, so the export is refused all the same."""
+    refused(Lambda(lambda self, x: x + x._data.mean(axis=0)), floats(TRACE_BATCH, 5), tmp_path,
+            r"from the batch size or the data is baked in: an array of shape \(5,\)")
 
 
 def test_negative_indices_and_open_slices_keep_the_batch_free(tmp_path):

@@ -2,10 +2,11 @@
 order they ran; ``first_difference`` compares two such graphs.
 
 With a dynamic batch the model is traced twice, at the example's batch size and at one
-more, and the two graphs must be the same node for node and constant for constant: a number
-or an array computed in Python from the batch size (a count that divides a sum over the
-batch, ``tl.zeros(x.shape[0], …)``, a negative index resolved against the batch) would be
-baked into the file, which would then give wrong numbers — or fail — at any other batch.
+more (the rows in another order), and the two graphs must be the same node for node and
+constant for constant: a number or an array computed in Python from the batch size (a count
+that divides a sum over the batch, ``tl.zeros(x.shape[0], …)``, a negative index resolved
+against the batch) or from the data beside the ops would be baked into the file, which would
+then give wrong numbers — or fail — at any other input.
 """
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ def first_difference(first: GraphBuilder, second: GraphBuilder, state_keys: set)
     for a, b in zip(first.nodes, second.nodes):
         if a.SerializeToString() != b.SerializeToString():
             return _differs(f"node {a.op_type} '{a.name}' changes with the batch size "
-                            f"({_describe(a)} at the example's batch, {_describe(b)} at one more)",
+                            f"({_describe(a)} at the example's batch, {_describe(b)} at one row more)",
                             first.provenance.get(a.name))
     if len(first.nodes) != len(second.nodes):
         return _differs(f"the graph has {len(first.nodes)} nodes at the example's batch size and "
-                        f"{len(second.nodes)} at one more", None)
+                        f"{len(second.nodes)} at one row more", None)
     constants = {name: array for name, array in second.tensors}
     for name, array in first.tensors:
         if name in state_keys:
@@ -65,16 +66,17 @@ def first_difference(first: GraphBuilder, second: GraphBuilder, state_keys: set)
         if other is None or other.dtype != array.dtype or other.shape != array.shape or \
                 other.tobytes() != array.tobytes():
             reader = next((node for node in first.nodes if name in node.input), None)
-            shown = '' if other is None else f" and {_show(other)} at one more"
-            return _differs(f"a constant computed from the batch size is baked in: {_show(array)} at the "
-                            f"example's batch size{shown}",
+            shown = '' if other is None else f" and {_show(other)} with one row more (rows reordered)"
+            return _differs(f"a constant computed in Python from the batch size or the data is baked in: "
+                            f"{_show(array)} at the example{shown}",
                             first.provenance.get(reader.name) if reader is not None else None)
     return None
 
 
 def _differs(what: str, step) -> ExportError:
-    error = ExportError(f"{what}; the file would give other numbers (or fail) at other batch sizes: compute "
-                        "it with the Value's ops, or export with dynamic_batch=False (a fixed batch size)")
+    error = ExportError(f"{what}; the file would give other numbers (or fail) for other inputs: compute it "
+                        "with the Value's ops, or, if it depends only on the batch size, export with "
+                        "dynamic_batch=False (a fixed batch size)")
     if step is not None:
         error.locate(step.fn.name, step.module, step.site)
     return error

@@ -77,8 +77,12 @@ def export(model, example_inputs, path, input_names=None, output_names=None,
 
 def _check_batch_free(model, arrays: list, input_names: list, output_names: list, g, options: dict,
                       state_keys: set) -> None:
-    """Trace again with one more row in every input and compare the graphs (``build.py``)."""
-    grown = [np.concatenate([array, array[:1]]) if array.ndim else array for array in arrays]
+    """Trace again with one more row in every input and compare the graphs (``build.py``).
+    The rows are the example's in another order (rolled by one, the first two repeated at the
+    end), so the values stay valid for the model (token ids, class indices) while a constant
+    made from them beside the ops, unseen by the tape, most likely changes too."""
+    grown = [np.concatenate([array[1:], array[:2]] if len(array) > 1 else [array, array])
+             if array.ndim and len(array) else array for array in arrays]
     batch = next((len(array) for array in grown if array.ndim), None)
     if batch is None:
         return  # no input has a batch axis
