@@ -1,13 +1,13 @@
 """Export by tracing on the tape: the model runs once, every op is reported (``tape.py``), and
-the ops the outputs depend on become ONNX nodes (``mapping.py``), wired by the identity of the
-arrays they read (``graph.py``).
+the ops the outputs depend on become ONNX nodes (``build.py``, ``mapping.py``), wired by the
+identity of the arrays they read (``graph.py``).
 
 The steps, each refusing with an ``ExportError`` before anything is written: check the
-names, the opset and the inputs' dtypes (``checks.py``); call the model once in eval mode
-under ``no_grad`` with every input as a Value, recording; refuse any escape the tape saw;
-map the needed steps in the order they ran; check that every input is read, that
-``onnx.checker`` passes and that onnxruntime loads the graph; then write atomically
-(``write.py``).
+names, the inputs' dtypes and the opset (``checks.py``); call the model in eval mode under
+``no_grad`` with every input as a Value, recording; refuse any escape the tape saw; map the
+needed steps in the order they ran; check that every input is read; with a dynamic batch,
+trace again at one more row and compare the graphs; check that ``onnx.checker`` passes and
+that onnxruntime loads the graph; then write atomically (``write.py``).
 """
 from __future__ import annotations
 
