@@ -253,6 +253,7 @@ ESCAPES = {
     '.data': (lambda x: x * (x.data > 0), r"reads the numbers.*\(\.data\)"),
     'item': (lambda x: x * x.sum().item(), r"\(item\(\)\)"),
     'float': (lambda x: x * float(x.sum()), r"\(float\(\)\)"),
+    'int': (lambda x: x * int(x.sum() > 0), r"\(int\(\)\)"),
     'bool': (lambda x: x if x.sum() > 0 else -x, r"\(bool\(\)\)"),
     'numpy': (lambda x: x + x.numpy()[0], r"\(numpy\(\)\)"),
     'tolist': (lambda x: x * len(x.tolist()), r"\(tolist\(\)\)"),
@@ -323,6 +324,14 @@ def test_escape_names_the_op_that_made_the_value_and_its_line(tmp_path):
     assert error.op == 'relu' and error.module == 'the model (Lambda)'
     assert error.site == f"{__file__}:{line}"
     assert f"{HERE}:{line}" in str(error) and 'nothing was written' in str(error)
+
+
+def test_module_path_of_nested_modules():
+    model = nn.Sequential(nn.Sequential(nn.Linear(5, 5), Reader(lambda x: x * x.sum().item())))
+    with pytest.raises(ExportError) as caught:
+        export(model, floats(TRACE_BATCH, 5), 'never-written.onnx')
+    assert caught.value.module == "'0.1' (Reader)" and caught.value.op == 'sum'
+    assert isinstance(caught.value, RuntimeError) and not os.path.exists('never-written.onnx')
 
 
 def test_numpy_view_of_the_call_data_is_refused(tmp_path):
