@@ -130,8 +130,8 @@ class ExportTape(tracing.Tape):
             drawn = self.random.drawn()
             if drawn is not None:
                 self.escaped = ExportError(f"a NumPy random draw during the call, from {drawn}; the file "
-                                           "would repeat the example's numbers at every call (use tl.randn, "
-                                           "tl.rand, or nn.Dropout, which is off in eval mode)")
+                                           "would repeat the example's numbers at every call (an exported "
+                                           "model draws nothing: add noise outside it)")
         if self.escaped is not None:
             raise self.escaped
 
