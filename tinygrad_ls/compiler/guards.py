@@ -61,23 +61,20 @@ class _Builder:
     def add(self, source: str, what: str) -> None:
         self.conditions.append((source, what))
 
-    def entry(self, holder: str, key, value, what: str) -> None:
-        """``holder[key]`` (a dict, read with ``get``) still holds ``value``."""
-        read = f"{holder}.get({key!r}, MISSING)"
+    def holds(self, read: str, value, what: str) -> None:
+        """The expression ``read`` still gives ``value``: by type and value for numbers, strings
+        and tuples of them, else by identity."""
         if _by_value(value):
             self.add(f"type({read}) is {self.name(type(value))} and {read} == {self.name(value)}", what)
         else:
             self.add(f"{read} is {self.name(value)}", what)
 
+    def entry(self, holder: str, key, value, what: str) -> None:
+        self.holds(f"{holder}.get({key!r}, MISSING)", value, what)
+
     def cell(self, cell, value, what: str) -> None:
-        if value is _MISSING:
-            return
-        holder = self.name(cell)
-        if _by_value(value):
-            self.add(f"type({holder}.cell_contents) is {self.name(type(value))} and "
-                     f"{holder}.cell_contents == {self.name(value)}", what)
-        else:
-            self.add(f"{holder}.cell_contents is {self.name(value)}", what)
+        if value is not _MISSING:
+            self.holds(f"{self.name(cell)}.cell_contents", value, what)
 
 
 def _by_value(value) -> bool:
