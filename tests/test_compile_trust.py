@@ -90,47 +90,37 @@ class Stack(nn.Module):
         return x
 
 
-@pytest.mark.parametrize('edit', ['setitem', 'append', 'insert', 'delitem', 'extend'])
-def test_module_list_edits_record_again(edit):
-    def between(objects, i):
-        layers = objects['model'].layers
-        if i != 2:
-            return
-        if edit == 'setitem':
-            layers[1] = nn.Linear(3, 3)
-        elif edit == 'append':
-            layers.append(nn.Linear(3, 3))
-        elif edit == 'insert':
-            layers.insert(1, nn.Linear(3, 3))
-        elif edit == 'delitem':
-            del layers[1]
-        else:
-            layers.extend([nn.Linear(3, 3), nn.Linear(3, 3)])
-    build = mlp_build(lambda: Stack(nn.ModuleList([nn.Linear(4, 3), nn.Linear(3, 3)])))
-    _, _, step, caught = twin_runs(build, 5, between)
-    assert step.recordings == 2 and not caught
+def _refill(heads):
+    first = heads['a']
+    heads.clear()
+    heads['a'] = first
 
 
-@pytest.mark.parametrize('edit', ['pop', 'setitem', 'delitem', 'update', 'clear_and_refill'])
-def test_module_dict_edits_record_again(edit):
+CONTAINER_EDITS = {
+    'list setitem': lambda layers: layers.__setitem__(1, nn.Linear(3, 3)),
+    'list append': lambda layers: layers.append(nn.Linear(3, 3)),
+    'list insert': lambda layers: layers.insert(1, nn.Linear(3, 3)),
+    'list delitem': lambda layers: layers.__delitem__(1),
+    'list extend': lambda layers: layers.extend([nn.Linear(3, 3), nn.Linear(3, 3)]),
+    'dict pop': lambda heads: heads.pop('b'),
+    'dict setitem': lambda heads: heads.__setitem__('b', nn.Linear(3, 3)),
+    'dict delitem': lambda heads: heads.__delitem__('b'),
+    'dict update': lambda heads: heads.update({'c': nn.Linear(3, 3)}),
+    'dict clear and refill': _refill,
+}
+
+
+@pytest.mark.parametrize('edit', list(CONTAINER_EDITS))
+def test_module_list_and_dict_edits_record_again(edit):
     def between(objects, i):
-        heads = objects['model'].layers
-        if i != 2:
-            return
-        if edit == 'pop':
-            heads.pop('b')
-        elif edit == 'setitem':
-            heads['b'] = nn.Linear(3, 3)
-        elif edit == 'delitem':
-            del heads['b']
-        elif edit == 'update':
-            heads.update({'c': nn.Linear(3, 3)})
-        else:
-            first = heads['a']
-            heads.clear()
-            heads['a'] = first
-    build = mlp_build(lambda: Stack(nn.ModuleDict({'a': nn.Linear(4, 3), 'b': nn.Linear(3, 3)})))
-    _, _, step, caught = twin_runs(build, 5, between)
+        if i == 2:
+            CONTAINER_EDITS[edit](objects['model'].layers)
+
+    def container():
+        if edit.startswith('list'):
+            return nn.ModuleList([nn.Linear(4, 3), nn.Linear(3, 3)])
+        return nn.ModuleDict({'a': nn.Linear(4, 3), 'b': nn.Linear(3, 3)})
+    _, _, step, caught = twin_runs(mlp_build(lambda: Stack(container())), 5, between)
     assert step.recordings == 2 and not caught
 
 
