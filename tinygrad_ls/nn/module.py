@@ -90,8 +90,10 @@ class Module:
         """Called only when normal lookup fails: the registered parts live in the registries."""
         for registry in ('_parameters', '_buffers', '_modules'):
             found = self.__dict__.get(registry)
-            if found is not None and name in found:
-                return found[name]
+            if found is not None:
+                value = found.get(name, _ABSENT)  # (get: a Registry's [] is not the dict fast path)
+                if value is not _ABSENT:
+                    return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -360,6 +362,9 @@ class Module:
             return f"{type(self).__name__}({extra})"
         body = ([extra] if extra else []) + lines
         return f"{type(self).__name__}(\n  " + '\n  '.join(body) + '\n)'
+
+
+_ABSENT = object()
 
 
 def _check_name(owner: str, name: str, kind: str) -> None:
