@@ -75,7 +75,12 @@ def dropout(input, p: float = 0.5, training: bool = True) -> Value:
 
 
 def linear(input, weight, bias=None) -> Value:
-    """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out).
+    A complex input (an ndarray; a Value cannot hold one) is a TypeError, as in PyTorch."""
+    dtype = getattr(input, 'dtype', None)
+    if dtype is not None and dtype.kind == 'c':
+        raise TypeError(f"linear: input of shape {np.shape(input)} is complex ({dtype}); the weights are "
+                        f"real ({weight.dtype}) and PyTorch refuses the mix: pass x.real or abs(x)")
     if bias is None:
         return FusedLinear.apply(input, weight)
     return FusedLinear.apply(input, weight, bias)

@@ -61,7 +61,7 @@ def check_finite(loss: str, what: str, array) -> None:
     value = array[first]
     nans = int(np.count_nonzero(np.isnan(array)))
     kind = 'NaN' if nans == count else 'inf' if not nans else 'NaN and inf'
-    shown = '' if math.isnan(value) else f" is {value}"
+    shown = '' if math.isnan(value) else f" is {value!s}"
     hint = _HINT if what in ('input', 'target') else ''
     raise data_error(f"{loss}: {what} contains {kind} ({count} of {array.size} elements, the first at "
                          f"index {first}{shown}; {what} shape {array.shape}){hint}")
