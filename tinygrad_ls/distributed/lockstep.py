@@ -44,7 +44,8 @@ _DTYPES = ('<f8', '<f4', '<f2', '<i8', '<i4', '<i2', '|i1', '<u8', '<u4', '<u2',
 
 ADVICE = ("the ranks ran different numbers of training batches (uneven inputs), or called the model "
           "and the collectives in a different order. Give every rank the same number of batches "
-          "(a DistributedSampler, drop_last=True) or wrap the training loop in `with ddp.join():`")
+          "(a DistributedSampler, drop_last=True) or wrap the training loop in `with ddp.join():`; to "
+          "evaluate on one rank only, call ddp.module rather than the wrapper")
 
 
 class Mismatch(RuntimeError):
