@@ -188,7 +188,7 @@ def joined_training(n: int, divide_by_initial_world_size: bool) -> dict:
 
 @pytest.mark.parametrize('n', [2, 3])
 @pytest.mark.parametrize('mode, divide', [('join', True), ('join-active', False)])
-def test_join_trains_uneven_inputs_with_pytorchs_divisor(mode, divide, n, tmp_path):
+def test_join_trains_uneven_inputs_with_pytorchs_divisor(mode, divide, n, tmp_path, restore_default_dtype):
     mpirun('ddp_uneven.py', str(tmp_path), mode, n=n)
     states = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
     for state in states[1:]:  # every replica ends equal
@@ -221,4 +221,3 @@ def test_an_uncaught_exception_on_one_rank_ends_the_job_with_its_traceback(n):
     assert banner in result.stderr
     assert 'print(1 / 0)  # the failing line' in result.stderr
     assert 'ZeroDivisionError: division by zero' in result.stderr
-    assert 'MPI_ABORT was invoked' in result.stderr or 'MPI_Abort' in result.stderr

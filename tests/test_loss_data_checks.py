@@ -49,7 +49,7 @@ def test_elementwise_losses_refuse_non_finite_input_and_target(name, loss, value
 
 @pytest.mark.parametrize('value, kind, shown', BAD, ids=['+inf', '-inf', 'nan'])
 def test_class_losses_refuse_non_finite_scores_and_probabilities(value, kind, shown):
-    logits, target = with_value((3, 4), (1, 3), value), np.array([0, 1, 2])
+    logits, target = with_value((3, 4), (1, 3), value), np.array([0, 3, 2])  # at row 1's target
     with pytest.raises(ValueError, match=rf"^cross_entropy: input contains {kind} .*index \(1, 3\)"):
         F.cross_entropy(leaf(logits), target)
     with pytest.raises(ValueError, match=rf"^nll_loss: input contains {kind} .*index \(1, 3\)"):
@@ -57,6 +57,30 @@ def test_class_losses_refuse_non_finite_scores_and_probabilities(value, kind, sh
     probabilities = rf"^cross_entropy: target contains {kind} .*index \(1, 3\) ?{shown}"
     with pytest.raises(ValueError, match=probabilities):
         F.cross_entropy(leaf(np.zeros((3, 4))), logits)  # class probabilities
+
+
+def test_minus_inf_masks_a_class_that_is_not_the_target_as_in_pytorch():
+    """A logit (or log-probability) of -inf away from the row's target is a mask: probability
+    0, nothing added, a finite loss and gradient. At the target, or with label smoothing
+    (which puts weight on every class), it would make the loss inf: refused."""
+    logits = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf]])
+    x = leaf(logits)
+    loss = F.cross_entropy(x, np.array([0, 1]))
+    loss.backward()
+    assert np.isfinite(loss.item()) and np.isfinite(x.grad).all() and x.grad[0, 1] == 0.0
+    assert np.isfinite(F.nll_loss(leaf(logits), np.array([2, 0])).item())
+    assert np.isfinite(F.cross_entropy(leaf(logits), np.array([-100, 0])).item())  # an ignored row
+    message = r"input contains inf \(1 of 6 elements, the first at index \(0, 1\) is -inf; .*not the row's"
+    with pytest.raises(ValueError, match=message):
+        F.cross_entropy(leaf(logits), np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"^nll_loss: input contains inf .*index \(1, 2\)"):
+        F.nll_loss(leaf(logits), np.array([0, 2]))
+    with pytest.raises(ValueError, match=r"2 of 6 elements.*without label smoothing"):
+        F.cross_entropy(leaf(logits), np.array([0, 1]), label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"^cross_entropy: input contains inf"):  # class probabilities
+        F.cross_entropy(leaf(logits), np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"^cross_entropy: input contains inf"):  # +inf is never a mask
+        F.cross_entropy(leaf(-logits), np.array([0, 0]))
 
 
 def test_mixed_nan_and_inf_are_counted_together():

@@ -53,18 +53,48 @@ def check_finite(loss: str, what: str, array) -> None:
     if not isinstance(array, np.ndarray) or array.dtype.kind != 'f' or not array.size:
         return
     finite = np.isfinite(array)
+    if not finite.all():
+        _refuse(loss, what, array, ~finite)
+
+
+def check_scores(loss: str, scores: np.ndarray, target: np.ndarray, ignore_index: int,
+                 smoothing: float) -> None:
+    """``check_finite`` for the scores (N, C) or (C,) of a class-index loss, but for -inf
+    where it is a mask, as in PyTorch: a logit (or log-probability) of -inf at a class that is
+    not the row's target has probability 0 and adds nothing. At the target of a row that is
+    not ignored it would make the loss inf, and with label smoothing every class counts:
+    refused there."""
+    if not scores.size:
+        return
+    finite = np.isfinite(scores)
     if finite.all():
         return
     bad = ~finite
+    if not smoothing:
+        rows = bad.reshape(-1, scores.shape[-1])
+        masked = np.isneginf(scores).reshape(rows.shape)
+        targets = target.reshape(-1)
+        kept = np.flatnonzero(targets != ignore_index)
+        at_target = np.zeros_like(rows)
+        at_target[kept, targets[kept]] = masked[kept, targets[kept]]
+        bad = ((rows & ~masked) | at_target).reshape(scores.shape)
+        if not bad.any():
+            return
+    _refuse(loss, 'input', scores, bad, "; a -inf logit may only mask a class that is not the row's target, "
+                                        "without label smoothing")
+
+
+def _refuse(loss: str, what: str, array: np.ndarray, bad: np.ndarray, note: str = '') -> None:
+    """The ValueError for the elements ``bad`` of ``array``: their kind, count, the first one."""
     count = int(np.count_nonzero(bad))
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     value = array[first]
-    nans = int(np.count_nonzero(np.isnan(array)))
+    nans = int(np.count_nonzero(np.isnan(array) & bad))
     kind = 'NaN' if nans == count else 'inf' if not nans else 'NaN and inf'
     shown = '' if math.isnan(value) else f" is {value!s}"
     hint = _HINT if what in ('input', 'target') else ''
     raise data_error(f"{loss}: {what} contains {kind} ({count} of {array.size} elements, the first at "
-                         f"index {first}{shown}; {what} shape {array.shape}){hint}")
+                     f"index {first}{shown}; {what} shape {array.shape}{note}){hint}")
 
 
 def check_class_indices(loss: str, target: np.ndarray, classes: int, ignore_index: int,
@@ -77,9 +107,9 @@ def check_class_indices(loss: str, target: np.ndarray, classes: int, ignore_inde
     if out_of_range.any():
         first = tuple(int(i) for i in np.argwhere(out_of_range)[0])
         raise data_error(f"{loss}: target values must be class indices in [0, {classes}) or "
-                             f"ignore_index={ignore_index}, got {np.unique(target[out_of_range])[:5]} "
-                             f"(the first at index {first}; input shape {input_shape}, target shape "
-                             f"{target.shape})")
+                         f"ignore_index={ignore_index}, got {np.unique(target[out_of_range])[:5]} "
+                         f"(the first at index {first}; input shape {input_shape}, target shape "
+                         f"{target.shape})")
 
 
 def refuse_empty_mean(loss: str, kept: int, rows: int, ignore_index: int) -> None:
@@ -87,11 +117,12 @@ def refuse_empty_mean(loss: str, kept: int, rows: int, ignore_index: int) -> Non
     (PyTorch returns it), and one optimizer step on it makes every parameter NaN."""
     if not kept:
         raise data_error(f"{loss}: every target of the batch is ignore_index={ignore_index} ({rows} "
-                             "rows), so the mean over the targets is 0 / 0 = nan; skip such batches, or use "
-                             "reduction='sum'")
+                         "rows), so the mean over the targets is 0 / 0 = nan; skip such batches, or use "
+                         "reduction='sum'")
     raise data_error(f"{loss}: the class weights of the {kept} targets that are not ignore_index="
-                         f"{ignore_index} sum to 0, so the weighted mean is 0 / 0 = nan; use "
-                         "reduction='sum' or non-zero weights")
+                     f"{ignore_index} sum to 0, so the weighted mean is 0 / 0 = nan; use "
+                     "reduction='sum' or non-zero weights")
 
 
-__all__ = ['data_error', 'apply_checked', 'check_finite', 'check_class_indices', 'refuse_empty_mean']
+__all__ = ['data_error', 'apply_checked', 'check_finite', 'check_scores', 'check_class_indices',
+           'refuse_empty_mean']

@@ -22,7 +22,7 @@ from ..value import Value, data_of
 from . import generic
 from .base import Function
 from .elementwise import Softplus, stable_sigmoid, stable_softplus
-from .loss_checks import check_class_indices, check_finite, data_error, refuse_empty_mean
+from .loss_checks import check_class_indices, check_finite, check_scores, data_error, refuse_empty_mean
 from .reduce import log_softmax
 
 REDUCTIONS = ('mean', 'sum', 'none')
@@ -50,11 +50,12 @@ class _ClassIndexLoss(Function):
         self.ignore_index, self.label_smoothing, self.reduction = ignore_index, label_smoothing, reduction
 
     def _check(self, scores: np.ndarray, shape: tuple) -> None:
-        """The data checks (``loss_checks``): finite scores and weight, targets in range."""
-        check_finite(self.name, 'input', scores)
+        """The data checks (``loss_checks``): targets in range, finite weight, finite scores
+        (-inf allowed as a mask away from the targets)."""
+        check_class_indices(self.name, self.target, shape[-1], self.ignore_index, shape)
         if self.weight is not None:
             check_finite(self.name, 'weight', self.weight)
-        check_class_indices(self.name, self.target, shape[-1], self.ignore_index, shape)
+        check_scores(self.name, scores, self.target, self.ignore_index, self.label_smoothing)
 
     def _loss(self, scores: np.ndarray):
         """The reduced loss of the 2-D ``scores``; saves the coefficients for ``_coefficients``.
@@ -380,8 +381,8 @@ class BinaryCrossEntropy(ElementwiseLoss):
         super().check(p, y)
         if p.size and not (p.min() >= 0 and p.max() <= 1):
             raise data_error(f"{self.name}: every element of input must be a probability in [0, 1], "
-                                 f"got values in [{np.min(p)}, {np.max(p)}] (input shape {p.shape}); for "
-                                 "logits use binary_cross_entropy_with_logits")
+                             f"got values in [{np.min(p)}, {np.max(p)}] (input shape {p.shape}); for "
+                             "logits use binary_cross_entropy_with_logits")
 
     def elementwise(self, p, y):
         with np.errstate(divide='ignore'):
