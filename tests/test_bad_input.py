@@ -385,6 +385,35 @@ CASES = [
          'least_squares', r'\(5, 2\)', r'\(4,\)'),
     case('least-squares-l2', lambda w: tl.least_squares(np.eye(3), np.ones(3), l2=-1.0), ValueError,
          'least_squares', 'l2', '-1.0'),
+    # -- issue 20: inputs and loaded state that used to pass silently --
+    case('reshape-minus-two', lambda w: w.x.reshape(-2, 3), ValueError, 'reshape',
+         'invalid shape dimension -2', S53),
+    case('linear-complex-input', lambda w: w.model(np.ones((5, 3)) * 1j), TypeError, 'Linear', 'complex128',
+         S53, 'float32'),
+    case('adam-infinite-lr', lambda w: optim.Adam(w.model.parameters(), lr=math.inf), ValueError,
+         'learning rate', 'inf', 'finite'),
+    *[case(f"{kind.__name__.lower()}-nan-lr", lambda w, kind=kind: kind(w.model.parameters(), lr=math.nan),
+           ValueError, 'learning rate', 'nan')
+      for kind in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adagrad, optim.LBFGS)],
+    case('sgd-infinite-momentum', lambda w: optim.SGD(w.model.parameters(), momentum=math.inf), ValueError,
+         'momentum', 'inf'),
+    case('optimizer-load-infinite-lr', lambda w: w.opt.load_state_dict(changed_optimizer_state(
+        w, lambda s: s['param_groups'][0].update(lr=math.inf))), ValueError, 'learning rate', 'inf'),
+    case('optimizer-load-negative-second-moment', lambda w: w.opt.load_state_dict(changed_optimizer_state(
+        w, lambda s: s['state'][3].update(exp_avg_sq=np.array([0.1, -0.2], dtype=np.float32)))), ValueError,
+        'load_state_dict', r"state\[3\]\['exp_avg_sq'\]", r'-0\.2', r'index \(1,\)', 'cannot be negative'),
+    case('optimizer-load-nan-moment', lambda w: w.opt.load_state_dict(changed_optimizer_state(
+        w, lambda s: s['state'][3].update(exp_avg=np.array([np.nan, 0.0], dtype=np.float32)))), ValueError,
+        r"state\[3\]\['exp_avg'\]", 'nan', r'index \(0,\)', 'finite'),
+    case('optimizer-load-float64-overflow', lambda w: w.opt.load_state_dict(changed_optimizer_state(
+        w, lambda s: s['state'][3].update(exp_avg=np.array([0.0, 1e300])))), ValueError,
+        r"state\[3\]\['exp_avg'\]", r'1e\+300', r'index \(1,\)', 'float32'),
+    case('model-load-float64-overflow', lambda w: w.model.load_state_dict(
+        changed_model_state(w, layers__0__bias=np.array([0.0, 1e300, 0.0, 0.0]))), RuntimeError,
+        'layers.0.bias', r'1e\+300', r'index \(1,\)', 'float32'),
+    case('model-load-complex', lambda w: w.model.load_state_dict(
+        changed_model_state(w, layers__0__bias=np.ones(4) * 1j)), RuntimeError, 'layers.0.bias', 'complex128',
+        'float32'),
     # -- save / load --
     case('save-a-value', lambda w: tl.save({'w': w.x}, w.tmp / 'ckpt.npz'), TypeError, r"state\['w'\]",
          'Value'),

@@ -1,6 +1,8 @@
 """tl.distributed: the sampler's index arithmetic, the single-process fallbacks, and real MPI
 runs (`mpirun -n 2` on the scripts in tests/mpi_scripts/): collectives, DDP equal to one
-process on the whole batches, fit with DDP and DistributedSampler, the demo's smoke test."""
+process on the whole batches, fit with DDP and DistributedSampler, the demo's smoke test.
+Faults under mpirun (buffers, replicas that differ, uneven inputs, join, an exception on one
+rank) are in test_distributed_faults.py; their single-process pieces are at the end here."""
 from __future__ import annotations
 
 import importlib.util
@@ -223,3 +225,96 @@ def test_ddp_digits_demo_smoke(capsys):
     assert out['test_accuracy'] > 0.8
     assert len(out['history']['loss']) == 3
     assert 'mpirun -n 2' in capsys.readouterr().out
+
+
+# ---- issue 20 in one process: the pieces the MPI runs of test_distributed_faults.py rely on ----
+def test_ddp_options_and_join_in_one_process():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    with pytest.raises(TypeError, match='broadcast_buffers must be a bool'):
+        DistributedDataParallel(model, broadcast_buffers='yes')
+    ddp = DistributedDataParallel(model, broadcast_buffers=False)
+    assert ddp.broadcast_buffers is False
+    with ddp.join():  # one process: nothing to shadow
+        ddp(tl.Value(np.ones((2, 3), dtype=np.float32))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_compiled_step_calls_the_ddp_pre_forward_at_every_replay():
+    calls = []
+
+    class CountingDDP(DistributedDataParallel):
+        def _pre_forward(self, grad_enabled):
+            calls.append(grad_enabled)
+            return super()._pre_forward(grad_enabled)
+
+    tl.manual_seed(0)
+    ddp = CountingDDP(nn.Linear(3, 2))
+    optimizer = optim.SGD(ddp.parameters(), lr=0.1)
+
+    def step(x):
+        optimizer.zero_grad()
+        loss = ddp(tl.Value(x)).square().mean()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = tl.compile(step)
+    for _ in range(4):
+        compiled(np.ones((5, 3), dtype=np.float32))
+    assert compiled.recordings == 1 and calls == [True] * 4
+
+
+def test_the_replica_description_and_its_first_difference():
+    from tinygrad_ls.distributed import replicas
+    one = replicas.description(nn.MLP([3, 4, 2]), 1.0, True)
+    assert one[0] == 'settings bucket_cap_mb=1.0, broadcast_buffers=True'
+    assert one[1] == "parameter 'layers.0.weight' of shape (4, 3) and dtype float32"
+    other = replicas.description(nn.MLP([3, 5, 2]), 1.0, True)
+    assert replicas.digest(one) != replicas.digest(other)
+    assert replicas.digest(one) == replicas.digest(list(one))
+    assert replicas.first_difference([one, one, other]).startswith(
+        "at position 0 of the parameters and buffers (in registration order) rank 0 has parameter "
+        "'layers.0.weight' of shape (4, 3) and dtype float32 but rank 2 has parameter 'layers.0.weight' "
+        "of shape (5, 3)")
+    settings = replicas.description(nn.MLP([3, 4, 2]), 2.0, True)
+    assert 'rank 0 has the settings bucket_cap_mb=1.0' in replicas.first_difference([one, settings])
+
+
+def test_lockstep_messages_name_every_rank():
+    from tinygrad_ls.distributed import lockstep
+    float64 = lockstep.dtype_code(np.float64)
+    table = np.stack([lockstep.record(lockstep.COLLECTIVE, size=2, dtype=float64, op=0),
+                      lockstep.record(lockstep.STEP, count=4, flags=lockstep.REDUCE),
+                      lockstep.record(lockstep.STEP, count=4, flags=lockstep.REDUCE)])
+    with pytest.raises(lockstep.Mismatch) as info:
+        lockstep.agree(table, ('kind',), 'here')
+    message = str(info.value)
+    assert message.startswith("here: the ranks are out of step (rank 0: all_reduce(op='sum') of 2 float64 "
+                              "elements; ranks 1, 2: a training forward of DistributedDataParallel #0")
+    assert 'with ddp.join():' in message
+    lockstep.agree(table[1:], ('kind', 'count'), 'here')  # equal: no error
+
+
+def test_the_excepthook_prints_the_traceback_then_aborts(monkeypatch, capsys):
+    aborted = []
+
+    class FakeComm:
+        def Abort(self, code):
+            aborted.append(code)
+
+        def Get_rank(self):
+            return 1
+
+        def Get_size(self):
+            return 2
+
+    monkeypatch.setattr(dist.comm, '_comm', FakeComm())
+    monkeypatch.setattr(dist.comm, 'ABORT_GRACE', 0.0)
+    printed = []
+    hook = dist.comm._aborting_excepthook(lambda kind, value, trace: printed.append((kind, str(value))))
+    try:
+        raise ZeroDivisionError('boom')
+    except ZeroDivisionError as error:
+        hook(type(error), error, error.__traceback__)
+    assert printed == [(ZeroDivisionError, 'boom')] and aborted == [1]
+    assert 'uncaught ZeroDivisionError on rank 1 of 2; aborting the job' in capsys.readouterr().err

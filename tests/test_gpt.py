@@ -235,6 +235,46 @@ def test_generate_checks_its_arguments():
     assert model.generate(tokens((1, 2)), 0).shape == (1, 2)
 
 
+@pytest.mark.parametrize('arguments, error, match', [
+    ({'temperature': float('nan')}, ValueError, r'temperature must be a finite number >= 0.*nan'),
+    ({'temperature': float('inf')}, ValueError, r'temperature must be a finite number >= 0.*inf'),
+    ({'temperature': -0.5}, ValueError, r'temperature.*-0\.5'),
+    ({'temperature': True}, TypeError, r'temperature must be a real number'),
+    ({'temperature': '0.8'}, TypeError, r'temperature must be a real number'),
+    ({'top_k': 2.5}, TypeError, r'top_k must be None or an int .*2\.5 \(float\)'),
+    ({'top_k': True}, TypeError, r'top_k must be None or an int .*\(bool\)'),
+    ({'top_k': 0}, ValueError, rf'top_k must be in \[1, vocab_size={VOCAB}\] or None, got 0'),
+    ({'top_k': VOCAB + 1}, ValueError, rf'top_k must be in \[1, vocab_size={VOCAB}\]'),
+    ({'max_new_tokens': -1}, ValueError, r'max_new_tokens must be >= 0, got -1'),
+    ({'max_new_tokens': 2.0}, TypeError, r'max_new_tokens must be an int >= 0, got 2\.0 \(float\)'),
+    ({'max_new_tokens': True}, TypeError, r'max_new_tokens must be an int'),
+    ({'idx': np.array([[1.0, 2.7]])}, TypeError, r'idx must hold integer token ids, got dtype float64'),
+    ({'idx': np.array([[True, False]])}, TypeError, r'idx must hold integer token ids, got dtype bool'),
+    ({'idx': np.array([[1, VOCAB]])}, ValueError, rf'idx holds token ids outside \[0, vocab_size={VOCAB}\): '
+                                                  rf'{VOCAB} at index \(0, 1\)'),
+    ({'idx': np.array([[-1, 2]])}, ValueError, r'idx holds token ids outside .*: -1 at index \(0, 0\)'),
+], ids=lambda value: None)
+def test_generate_refuses_every_bad_argument_naming_it(arguments, error, match):
+    model = tiny()
+    call = {'idx': tokens((1, 3)), 'max_new_tokens': 2, **arguments}
+    state = {key: value.copy() for key, value in model.state_dict().items()}
+    tl.manual_seed(5)
+    draw = tl.random.generator().random()
+    tl.manual_seed(5)
+    with pytest.raises(error, match=rf'^GPT\.generate: {match}'):
+        model.generate(**call)
+    assert tl.random.generator().random() == draw  # nothing was sampled
+    assert all(np.array_equal(value, state[key]) for key, value in model.state_dict().items())
+
+
+def test_generate_accepts_numpy_integers_and_the_whole_vocabulary_as_top_k():
+    model = tiny()
+    out = model.generate(tokens((2, 3)).astype(np.int32), np.int64(2), temperature=np.float32(0.5),
+                         top_k=np.int64(VOCAB))
+    assert out.shape == (2, 5) and out.dtype == np.int64
+    assert model.generate(tokens((1, 3)), 2, top_k=1).shape == (1, 5)
+
+
 # ---- learning -------------------------------------------------------------------------------
 def test_overfits_a_repeated_string():
     text = 'hello tiny gpt! ' * 8

@@ -317,8 +317,10 @@ def test_state_dict_round_trip_through_save_and_load(tmp_path):
     randomize_adapters(model, seed=11)
     state = lora.state_dict(model)
     full = model.state_dict()
-    assert list(state) == [key for key in full if key.endswith(('lora_A', 'lora_B'))]
-    assert len(state) == 10 and all(np.array_equal(state[k], full[k]) for k in state)
+    adapters = [key for key in state if key.endswith(('lora_A', 'lora_B'))]
+    assert adapters == [key for key in full if key.endswith(('lora_A', 'lora_B'))]
+    assert len(adapters) == 10 and all(np.array_equal(state[k], full[k]) for k in adapters)
+    assert len(state) == 20 and state['q.lora_r'] == 2 and state['q.lora_alpha'] == 4.0
     path = tmp_path / 'adapters.npz'
     tl.save(state, path)
 
@@ -353,7 +355,9 @@ def test_load_state_dict_strictness_and_errors():
     with pytest.raises(RuntimeError, match='size mismatch'):
         lora.load_state_dict(model, {**state, 'layers.0.lora_A': np.zeros((3, 5))})
     partial = lora.load_state_dict(model, {'layers.0.lora_B': np.ones((16, 2))}, strict=False)
-    assert partial.missing_keys == ['layers.0.lora_A', 'layers.2.lora_A', 'layers.2.lora_B']
+    assert partial.missing_keys == [f'layers.{i}.{key}' for i in (0, 2)
+                                    for key in ('lora_A', 'lora_B', 'lora_r', 'lora_alpha')
+                                    if (i, key) != (0, 'lora_B')]
     assert np.all(model.layers[0].lora_B.data == 1)
     model.layers[0].merge()
     with pytest.raises(RuntimeError, match='merged'):

@@ -118,7 +118,8 @@ def test_nll_exact_values_and_weighted_mean():
 
 
 def test_nll_all_ignored_and_empty():
-    assert np.isnan(F.nll_loss(leaf(np.zeros((2, 3))), np.array([-100, -100])).item())  # 0 / 0, as PyTorch
+    with pytest.raises(ValueError, match=r'^nll_loss: every target of the batch is ignore_index=-100'):
+        F.nll_loss(leaf(np.zeros((2, 3))), np.array([-100, -100]))  # 0 / 0: nan in PyTorch, refused here
     assert F.nll_loss(leaf(np.zeros((2, 3))), np.array([-100, -100]), reduction='sum').item() == 0.0
     assert np.isnan(F.nll_loss(leaf(np.zeros((0, 3))), np.zeros(0, dtype=np.int64)).item())
 

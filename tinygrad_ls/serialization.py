@@ -3,7 +3,9 @@
 File format: an ordinary ``.npz`` (zip) archive that ``np.load`` can open. Every array of the
 state is one ``.npy`` member, named by its path in the state with ``/`` between the parts
 (``model/layers.0.weight``, ``optimizer/state/0/exp_avg``); inside a string key ``%``,
-``/``, ``\\`` and NUL are written ``%25``, ``%2F``, ``%5C`` and ``%00``, and where an int key and
+``/``, ``\\`` and NUL are written ``%25``, ``%2F``, ``%5C`` and ``%00`` (and a key that is
+``''``, ``'.'`` or ``'..'`` is written ``%empty``, ``%2E``, ``%2E%2E``, so that every member
+name is a plain relative path, which ``load`` checks), and where an int key and
 a string key still meet (``0`` and ``'0'``) a ``~1`` suffix keeps the names apart; a path
 longer than ``MAX_MEMBER_NAME`` characters gets the short name ``%deep/<n>``. One more member,
 ``%structure`` (a name no escaped path can take), holds a UTF-8 JSON description of the whole
@@ -30,14 +32,14 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import tokenize
-import uuid
+import stat
 import zipfile
-import zlib
 from typing import Any
 
 import numpy as np
+
+from .serialization_archive import Corrupt, read_members
+from .serialization_temp import cleanup_on_signals, remove_stale_temp_files, temp_path_for
 
 FORMAT = 'tinygrad_ls'
 VERSION = 2
@@ -51,7 +53,13 @@ _CONTAINERS = {dict: 'dict', list: 'list', tuple: 'tuple'}
 # ---- saving -------------------------------------------------------------------------------------
 
 def _escape(key: str) -> str:
-    return key.replace('%', '%25').replace('/', '%2F').replace('\\', '%5C').replace('\0', '%00')
+    """A string key as one part of a member name: ``%``, ``/``, ``\\`` and NUL escaped, and the
+    parts a path reader would take for a directory (``''``, ``'.'``, ``'..'``) written
+    ``%empty``, ``%2E``, ``%2E%2E`` (so every name tl.save writes is a plain key)."""
+    escaped = key.replace('%', '%25').replace('/', '%2F').replace('\\', '%5C').replace('\0', '%00')
+    if escaped in ('', '.', '..'):
+        return escaped.replace('.', '%2E') or '%empty'
+    return escaped
 
 
 def _path_of(link: tuple | None) -> tuple:
@@ -162,7 +170,7 @@ def _write_npz(file, arrays: dict[str, np.ndarray]) -> None:
 
 
 def save(state: dict, path: str | os.PathLike) -> None:
-    """Save ``state`` to the ``.npz`` file ``path`` (written at exactly that path).
+    """Save ``state`` to the ``.npz`` file ``path``.
 
     ``state``: a dict whose values are dicts, lists, tuples (nested to any depth: no
     recursion), ndarrays, NumPy scalars, Python numbers, bools, strings or None — e.g.
@@ -173,7 +181,12 @@ def save(state: dict, path: str | os.PathLike) -> None:
 
     The write is atomic: the archive goes to a temporary file in the same directory, which
     is flushed to disk and then renamed over ``path``. If anything fails, ``path`` keeps its
-    previous content and the temporary file is removed.
+    previous content and the temporary file is removed; so it is on SIGTERM and SIGINT (the
+    temporary file is removed, then the signal takes its course: the process ends as it
+    would have). A process killed outright (SIGKILL) cannot clean up: the next ``save`` into
+    that directory removes the temporary files of ``save`` calls whose process is gone.
+    A ``path`` that is a symlink is written through (its target is replaced, the link stays);
+    an existing file keeps its permission bits (a new one gets the usual ``0o666 & ~umask``).
     """
     if not isinstance(state, dict):
         raise TypeError(f"save: state must be a dict, got {type(state).__name__}")
@@ -183,33 +196,30 @@ def save(state: dict, path: str | os.PathLike) -> None:
                           allow_nan=True)
     arrays[STRUCTURE_MEMBER] = np.frombuffer(document.encode('utf-8'), dtype=np.uint8)
 
-    path = os.fspath(path)
-    directory, filename = os.path.split(os.path.abspath(path))
-    temp_path = os.path.join(directory, f".{filename}.{uuid.uuid4().hex[:12]}.tmp")
+    target = os.path.realpath(os.fspath(path))  # through symlinks, as open() would write
+    directory, filename = os.path.split(target)
+    remove_stale_temp_files(directory)
     try:
-        with open(temp_path, 'xb') as file:
-            _write_npz(file, arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    temp_path = temp_path_for(directory, filename)
+    with cleanup_on_signals():
+        try:
+            with open(temp_path, 'xb') as file:
+                if mode is not None:
+                    os.chmod(temp_path, mode)  # before any data: a 0600 file is never readable by others
+                _write_npz(file, arrays)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp_path, target)
+        except BaseException:
+            if os.path.exists(temp_path):
+                os.remove(temp_path)
+            raise
 
 
 # ---- loading ------------------------------------------------------------------------------------
-
-# What reading a damaged zip archive or .npy member can raise (a .npy header is parsed with
-# tokenize and ast.literal_eval, hence TokenError and SyntaxError).
-_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, IndexError,
-                struct.error, NotImplementedError, RuntimeError, UnicodeDecodeError, tokenize.TokenError,
-                SyntaxError)
-
-
-class _Corrupt(Exception):
-    """Raised inside ``load`` for a file that is not a valid tl.save file; becomes ValueError."""
-
 
 def _container(node: Any, nodes: list, taken: set[int]) -> tuple[str, list]:
     """``(kind, items)`` of a container node: written inline (version 1) or named by its index
@@ -217,16 +227,16 @@ def _container(node: Any, nodes: list, taken: set[int]) -> tuple[str, list]:
     if node.get('t') == 'node':
         index = node.get('i')
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(nodes):
-            raise _Corrupt(f"the structure names a node {index!r} that it does not hold")
+            raise Corrupt(f"the structure names a node {index!r} that it does not hold")
         if index in taken:
-            raise _Corrupt(f"the structure uses node {index} twice")
+            raise Corrupt(f"the structure uses node {index} twice")
         taken.add(index)
         node = nodes[index]
         if not isinstance(node, dict) or node.get('t') not in ('dict', 'list', 'tuple'):
-            raise _Corrupt(f"the structure holds an unknown node {str(node)[:80]}")
+            raise Corrupt(f"the structure holds an unknown node {str(node)[:80]}")
     kind, items = node.get('t'), node.get('items')
     if kind not in ('dict', 'list', 'tuple') or not isinstance(items, list):
-        raise _Corrupt(f"the structure holds an unknown node {str(node)[:80]}")
+        raise Corrupt(f"the structure holds an unknown node {str(node)[:80]}")
     return kind, items
 
 
@@ -245,11 +255,11 @@ def _decode(root: Any, nodes: list, arrays: dict[str, np.ndarray], used: set[str
             target[slot] = node
             continue
         if not isinstance(node, dict):
-            raise _Corrupt(f"the structure holds an unexpected {type(node).__name__}")
+            raise Corrupt(f"the structure holds an unexpected {type(node).__name__}")
         if node.get('t') in ('array', 'scalar'):
             name = node.get('name')
             if name not in arrays:
-                raise _Corrupt(f"the structure names an array {name!r} that the archive does not hold")
+                raise Corrupt(f"the structure names an array {name!r} that the archive does not hold")
             used.add(name)
             target[slot] = arrays[name] if node['t'] == 'array' else arrays[name][()]
             continue
@@ -257,7 +267,7 @@ def _decode(root: Any, nodes: list, arrays: dict[str, np.ndarray], used: set[str
         if kind == 'dict':
             for entry in items:
                 if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], (str, int))):
-                    raise _Corrupt("a dict entry of the structure is malformed")
+                    raise Corrupt("a dict entry of the structure is malformed")
             value = dict.fromkeys(entry[0] for entry in items)
             children = [(entry[1], value, entry[0]) for entry in items]
         else:
@@ -271,85 +281,48 @@ def _decode(root: Any, nodes: list, arrays: dict[str, np.ndarray], used: set[str
     return result[0]
 
 
-def _read_members(path: str) -> dict[str, np.ndarray]:
-    """Every member of the archive, read now (so a corrupt member fails here)."""
-    with open(path, 'rb') as file:
-        magic = file.read(6)
-    if magic.startswith(b'\x80'):
-        raise _Corrupt("it is a pickle file, and tl.load never unpickles")
-    if magic.startswith(b'\x93NUMPY'):
-        raise _Corrupt("it is a single .npy array, not a tl.save archive")
-    if not magic.startswith(b'PK'):
-        what = 'it is empty' if not magic else f"it starts with {magic!r}"
-        raise _Corrupt(f"it is not an .npz (zip) archive ({what})")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except _READ_ERRORS as error:
-        raise _Corrupt(f"it is truncated or corrupted ({type(error).__name__}: {error})") from None
-    with loaded:
-        arrays = {}
-        for name in loaded.files:
-            try:
-                arrays[name] = loaded[name]
-            except ValueError as error:
-                if 'allow_pickle' in str(error):
-                    raise _Corrupt(f"its member {name!r} is an array of pickled Python objects, "
-                                   "and tl.load never unpickles") from None
-                raise _Corrupt(f"its member {name!r} is corrupted ({error})") from None
-            except _READ_ERRORS as error:
-                raise _Corrupt(f"its member {name!r} is truncated or corrupted "
-                               f"({type(error).__name__}: {error})") from None
-            except MemoryError:  # a crafted header can declare a shape of petabytes
-                raise _Corrupt(f"its member {name!r} declares an array too large to allocate "
-                               "(the file is corrupted or crafted)") from None
-    return arrays
-
-
 def load(path: str | os.PathLike) -> dict:
     """Load what ``save`` wrote: the same nested dicts/lists/tuples, with arrays as ndarrays
     (same dtype and shape), NumPy scalars as NumPy scalars and Python values as Python values.
 
-    Never unpickles (``np.load(..., allow_pickle=False)``). Raises FileNotFoundError for a
-    missing file and ValueError naming the path and the problem for a file that holds
-    pickled objects, is truncated or corrupted, or was not written by ``tl.save``.
+    Never unpickles and never inflates: every member of the zip is checked before its array
+    is read (``serialization_archive.py``). Raises FileNotFoundError for a missing file and
+    ValueError naming the path and the problem for a file that holds pickled objects, is
+    truncated or corrupted, was not written by ``tl.save``, or has compressed (a zip bomb),
+    duplicated, encrypted or path-named members, or a member whose header does not match
+    its bytes.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path!r}")
     try:
-        arrays = _read_members(path)
-        if STRUCTURE_MEMBER not in arrays:
-            raise _Corrupt(f"it has no {STRUCTURE_MEMBER!r} entry, so it was not written by tl.save "
-                           f"(it holds {sorted(arrays)[:5]}; use np.load for plain .npz files)")
-        not_arrays = sorted(name for name, member in arrays.items() if not isinstance(member, np.ndarray))
-        if not_arrays:  # np.load hands over a member that is not a .npy file as raw bytes
-            raise _Corrupt(f"its members {not_arrays[:5]} are not .npy arrays")
+        arrays = read_members(path, STRUCTURE_MEMBER)
         raw = arrays.pop(STRUCTURE_MEMBER)
         try:
             if raw.dtype != np.uint8 or raw.ndim != 1:
                 raise ValueError(f"dtype {raw.dtype}, shape {raw.shape}")
             document = json.loads(raw.tobytes().decode('utf-8'))
         except (ValueError, UnicodeDecodeError) as error:
-            raise _Corrupt(f"its structure description is unreadable ({error})") from None
+            raise Corrupt(f"its structure description is unreadable ({error})") from None
         if not isinstance(document, dict) or document.get('format') != FORMAT:
-            raise _Corrupt("its structure description is not a tinygrad_ls one")
+            raise Corrupt("its structure description is not a tinygrad_ls one")
         if document.get('version') not in READABLE_VERSIONS:
-            raise _Corrupt(f"it has format version {document.get('version')!r}; this tinygrad_ls reads "
-                           f"versions {', '.join(map(str, READABLE_VERSIONS))}")
+            raise Corrupt(f"it has format version {document.get('version')!r}; this tinygrad_ls reads "
+                          f"versions {', '.join(map(str, READABLE_VERSIONS))}")
         nodes = document.get('nodes', [])
         if not isinstance(nodes, list):
-            raise _Corrupt("its structure's node table is not a list")
+            raise Corrupt("its structure's node table is not a list")
         used: set[str] = set()
         taken: set[int] = set()
         state = _decode(document.get('root'), nodes, arrays, used, taken)
         if not isinstance(state, dict):
-            raise _Corrupt(f"its structure describes a {type(state).__name__}, not a dict")
+            raise Corrupt(f"its structure describes a {type(state).__name__}, not a dict")
         unused = sorted(set(arrays) - used)
         if unused:
-            raise _Corrupt(f"it holds arrays the structure does not name: {unused[:5]}")
+            raise Corrupt(f"it holds arrays the structure does not name: {unused[:5]}")
         if len(taken) != len(nodes):
-            raise _Corrupt(f"its structure holds {len(nodes) - len(taken)} nodes the state does not reach")
-    except _Corrupt as error:
+            raise Corrupt(f"its structure holds {len(nodes) - len(taken)} nodes the state does not reach")
+    except Corrupt as error:
         raise ValueError(f"load: cannot load {path!r}: {error}") from None
     except RecursionError:  # only the JSON reader recurses: a version-1 structure nested thousands deep
         raise ValueError(f"load: cannot load {path!r}: its structure is nested too deeply for the JSON "

@@ -8,19 +8,38 @@
 Before ``init()`` (or in a plain ``python script.py``) the world is one process: rank 0,
 world size 1, and every collective returns its array untouched, so single-process code runs
 unchanged. mpi4py is imported only by ``init()``.
+
+Nothing hangs silently: with more than one process, ``init()`` installs an excepthook that
+prints an uncaught exception's traceback and then ends the whole job with
+``MPI.COMM_WORLD.Abort(1)`` (as ``python -m mpi4py`` does), and every collective is preceded
+by a small header exchange (``lockstep.py``) that turns collectives which do not match across
+the ranks into a ``lockstep.Mismatch`` on every rank; the end of the script is one more such
+exchange (``atexit``), so a rank that finishes early is reported rather than waited for.
 """
 from __future__ import annotations
 
+import atexit
+import sys
+import time
+
 import numpy as np
+
+from . import lockstep
 
 _comm = None  # mpi4py's COMM_WORLD once init() has run
 _MPI = None   # the mpi4py.MPI module once init() has run
+_state = {'steps': 0, 'wrappers': 0}  # synchronising DDP forwards, DistributedDataParallel objects made
 
-_OPS = ('sum', 'mean', 'max', 'min', 'prod')
+_OPS = lockstep.COLLECTIVE_OPS
+ABORT_GRACE = 0.5  # seconds the excepthook waits before Abort, so other ranks can print their errors too
 
 
 def init() -> None:
     """Join the process group (MPI's ``COMM_WORLD``); calling it again does nothing.
+
+    With more than one process this also installs the excepthook that aborts the job on an
+    uncaught exception (printing its traceback first) and the ``atexit`` check that every
+    rank reaches the end of its script in step with the others.
 
     ImportError, naming the extra to install, if mpi4py is missing."""
     global _comm, _MPI
@@ -32,6 +51,60 @@ def init() -> None:
         raise ImportError("tinygrad_ls.distributed needs mpi4py and an MPI library (Open MPI or MPICH): "
                           "pip install 'tinygrad_ls[distributed]'") from error
     _MPI, _comm = MPI, MPI.COMM_WORLD
+    if _comm.Get_size() > 1:
+        sys.excepthook = _aborting_excepthook(sys.excepthook)
+        atexit.register(_check_exit)
+
+
+def _aborting_excepthook(previous):
+    """An excepthook that prints the traceback (through ``previous``), waits ``ABORT_GRACE``
+    seconds and aborts every process of the job: without it the other ranks would wait in
+    their next collective for ever."""
+    def hook(kind, value, trace):
+        try:
+            sys.stderr.write(f"tinygrad_ls.distributed: uncaught {kind.__name__} on rank {get_rank()} of "
+                             f"{get_world_size()}; aborting the job\n")
+            previous(kind, value, trace)
+            sys.stderr.flush()
+            sys.stdout.flush()
+            time.sleep(ABORT_GRACE)
+        finally:
+            _comm.Abort(1)
+    hook.previous = previous
+    return hook
+
+
+def _check_exit() -> None:
+    """At the end of the script: every rank must be at its end too. A rank still training
+    (it had more batches) or in a collective gets a ``Mismatch``; this rank prints the same
+    error and aborts the job (an exit handler cannot raise into the program)."""
+    if _comm is None or _MPI.Is_finalized():
+        return
+    table = lockstep.exchange(_comm, lockstep.record(lockstep.EXIT, count=_state['steps']))
+    try:
+        lockstep.agree(table, ('kind',), f"rank {get_rank()} at the end of its script")
+    except lockstep.Mismatch as error:
+        sys.stderr.write(f"tinygrad_ls.distributed: Mismatch: {error}\n(aborting the job)\n")
+        sys.stderr.flush()
+        time.sleep(ABORT_GRACE)
+        _comm.Abort(1)
+
+
+def header(kind: int, **fields) -> np.ndarray | None:
+    """Exchange this rank's record (``lockstep.record``) with every rank: the (world, HEADER)
+    table, or None in a world of one process."""
+    if _comm is None or _comm.Get_size() == 1:
+        return None
+    return lockstep.exchange(_comm, lockstep.record(kind, **fields))
+
+
+def _collective_header(where: str, array: np.ndarray, op: int) -> None:
+    table = header(lockstep.COLLECTIVE, size=array.size, dtype=lockstep.dtype_code(array.dtype), op=op)
+    if table is not None:
+        same_kind = (table[:, lockstep.F['kind']] == lockstep.COLLECTIVE).all()
+        lockstep.agree(table, ('kind', 'size', 'dtype', 'op'), where,
+                       "every rank must pass an array of the same size and dtype, with the same op and src"
+                       if same_kind else lockstep.ADVICE)
 
 
 def is_initialized() -> bool:
@@ -74,6 +147,15 @@ def all_reduce(array: np.ndarray, op: str = 'sum') -> np.ndarray:
         raise TypeError(f"all_reduce: op='mean' needs a float array, got dtype {array.dtype}")
     if _comm is None or _comm.Get_size() == 1:
         return array
+    _collective_header('all_reduce', array, _OPS.index(name))
+    return all_reduce_raw(array, name)
+
+
+def all_reduce_raw(array: np.ndarray, name: str = 'sum') -> np.ndarray:
+    """``all_reduce`` without its header or checks: for collectives a header already covers
+    (the gradient buckets of DistributedDataParallel)."""
+    if _comm is None or _comm.Get_size() == 1:
+        return array
     mpi_op = {'sum': _MPI.SUM, 'mean': _MPI.SUM, 'max': _MPI.MAX, 'min': _MPI.MIN, 'prod': _MPI.PROD}[name]
     buffer = array if array.flags.c_contiguous else np.ascontiguousarray(array)
     _comm.Allreduce(_MPI.IN_PLACE, buffer, op=mpi_op)
@@ -93,6 +175,15 @@ def broadcast(array: np.ndarray, src: int = 0) -> np.ndarray:
         raise ValueError(f"broadcast: src must be a rank in 0..{size - 1}, got {src!r}")
     if _comm is None or size == 1:
         return array
+    _collective_header('broadcast', array, lockstep.BROADCAST + int(src))
+    return broadcast_raw(array, int(src))
+
+
+def broadcast_raw(array: np.ndarray, src: int = 0) -> np.ndarray:
+    """``broadcast`` without its header or checks (for DistributedDataParallel's buffers and
+    parameters, whose header is the step's or the wrap's)."""
+    if _comm is None or _comm.Get_size() == 1:
+        return array
     buffer = array if array.flags.c_contiguous else np.ascontiguousarray(array)
     _comm.Bcast(buffer, root=int(src))
     if buffer is not array:
@@ -102,7 +193,8 @@ def broadcast(array: np.ndarray, src: int = 0) -> np.ndarray:
 
 def barrier() -> None:
     """Wait until every rank has reached this call (nothing before ``init()``)."""
-    if _comm is not None:
+    if _comm is not None and _comm.Get_size() > 1:
+        _collective_header('barrier', np.zeros(0), lockstep.BARRIER)
         _comm.Barrier()
 
 

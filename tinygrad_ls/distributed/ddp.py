@@ -19,8 +19,18 @@ Which parameters are expected is found by ``forward``: the parameters that its o
 graph reaches (a walk of the graph, as PyTorch's ``find_unused_parameters=True``). Frozen
 parameters (``requires_grad=False``) and parameters the forward pass did not use are left
 out: their slots stay zero and cannot stall a bucket.
+
+Like PyTorch's DDP, the wrapper also keeps buffers equal (``broadcast_buffers``: rank 0's, at
+the start of a forward), checks at wrap time that every rank built the same model
+(``replicas.py``), and lets ranks with fewer batches finish with ``join()``. Every forward
+that synchronises starts with a header exchange (``lockstep.py``), so ranks that are out of
+step (uneven batch counts without ``join()``) get a clear error on every rank, never a hang.
 """
 from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -28,7 +38,9 @@ from ..engine import toposort
 from ..mode import is_grad_enabled
 from ..nn.module import Module
 from ..value import Value, values_in
-from .comm import all_reduce, broadcast, get_world_size
+from . import comm, lockstep, replicas
+from .comm import all_reduce_raw, broadcast_raw, get_rank, get_world_size
+from .lockstep import JOIN, JOINED, REDUCE, STEP, SYNC_BUFFERS, F
 
 
 class _Bucket:
@@ -58,32 +70,54 @@ class DistributedDataParallel(Module):
     ranks' gradients (one ``Allreduce`` per bucket of about ``bucket_cap_mb`` MB), which is the
     gradient of the mean loss over the whole batch when the shares have equal sizes.
 
-    Rules: every rank must call forward and backward the same number of times, and use the
-    same parameters (a parameter used on some ranks and not on others is not averaged);
-    ``create_graph=True`` backward passes are not supported. Gradients of a backward that
-    accumulates onto existing ``.grad`` are averaged before they are added.
+    ``broadcast_buffers`` (PyTorch's rule): rank 0's buffers (BatchNorm running statistics)
+    are broadcast at wrap time and at the start of every forward that follows a forward run
+    with grad enabled (and at the first), so every replica normalises with the same
+    statistics; with ``False`` buffers are never broadcast, not even at wrap time.
+
+    At wrap time every rank must hold the same model (names, shapes, dtypes, order and
+    ``requires_grad`` of parameters and buffers): a difference is a ``lockstep.Mismatch``
+    (a RuntimeError) on every rank naming the first difference.
+
+    Rules: every rank must call forward and backward the same number of times (checked at
+    each synchronising forward: otherwise a ``Mismatch`` on every rank; ``with ddp.join():``
+    lets ranks run out of batches early), and use the same parameters (a parameter used on
+    some ranks and not on others is not averaged); ``create_graph=True`` backward passes are
+    not supported. Gradients of a backward that accumulates onto existing ``.grad`` are
+    averaged before they are added.
     """
 
-    def __init__(self, module: Module, bucket_cap_mb: float = 1.0) -> None:
+    def __init__(self, module: Module, bucket_cap_mb: float = 1.0, broadcast_buffers: bool = True) -> None:
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel: expected an nn.Module, got {type(module).__name__}")
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be > 0, got {bucket_cap_mb!r}")
+        if not isinstance(broadcast_buffers, bool):
+            raise TypeError(f"DistributedDataParallel: broadcast_buffers must be a bool, got "
+                            f"{broadcast_buffers!r}")
+        from ..compiler import eager  # (imported here: the compiler imports the nn package)
         self.module = module
         self.bucket_cap_mb = float(bucket_cap_mb)
+        self.broadcast_buffers = broadcast_buffers
+        index = comm._state['wrappers']
+        comm._state['wrappers'] += 1
         self._ddp = {'buckets': [], 'handles': [], 'signature': None, 'expected': set(), 'next': 0,
-                     'armed': False, 'reductions': 0}
-        self._broadcast_state()
+                     'armed': False, 'reductions': 0, 'index': index, 'layout': 0, 'sync_next': True,
+                     'join': None, 'divisor': get_world_size(), 'announced': False,
+                     'pre_forward': eager(self._pre_forward)}  # called again at each compiled replay
+        replicas.check(module, index, self.bucket_cap_mb, broadcast_buffers)
+        self._broadcast_state(src=0, buffers=broadcast_buffers)
         self._sync_buckets(list(module.parameters()))
 
     # ---- at wrap time ---------------------------------------------------------------------------
-    def _broadcast_state(self) -> None:
-        """Every rank takes rank 0's parameters and buffers."""
+    def _broadcast_state(self, src: int, buffers: bool) -> None:
+        """Every rank takes rank ``src``'s parameters (and buffers)."""
         for _, param in self.module.named_parameters():
-            broadcast(param.data, src=0)
-        for _, array in self.module.named_buffers():
-            broadcast(array, src=0)
+            broadcast_raw(param.data, src)
+        if buffers:
+            for _, array in self.module.named_buffers():
+                broadcast_raw(array, src)
 
     # ---- buckets and hooks ----------------------------------------------------------------------
     def _sync_buckets(self, params: list) -> None:
@@ -108,7 +142,8 @@ class DistributedDataParallel(Module):
         for index, bucket in enumerate(buckets):
             for slot in range(len(bucket.params)):
                 handles.append(bucket.params[slot].register_hook(self._make_hook(index, slot)))
-        state.update(buckets=buckets, handles=handles, signature=signature, armed=False)
+        layout = zlib.crc32(repr([(b.dtype.str, b.numel, len(b.params)) for b in buckets]).encode())
+        state.update(buckets=buckets, handles=handles, signature=signature, armed=False, layout=layout)
 
     def _make_hook(self, index: int, slot: int):
         def hook(grad):
@@ -140,9 +175,9 @@ class DistributedDataParallel(Module):
             bucket = buckets[state['next']]
             if bucket.buffer is None:  # nothing of it was used on this rank: zeros, for the same collectives
                 bucket.buffer = np.zeros(bucket.numel, dtype=bucket.dtype)
-            all_reduce(bucket.buffer, op='sum')
+            all_reduce_raw(bucket.buffer, 'sum')  # (the forward's header checked that every rank is here)
             if world > 1:
-                bucket.buffer /= world
+                bucket.buffer /= state['divisor']
             state['reductions'] += 1
             state['next'] += 1
         if state['next'] == len(buckets):
@@ -158,15 +193,120 @@ class DistributedDataParallel(Module):
 
     # ---- calling --------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        grad_enabled = is_grad_enabled()
+        params = list(self.module.parameters())
+        self._sync_buckets(params)
+        self._ddp['pre_forward'](grad_enabled)
         output = self.module(*args, **kwargs)
-        if is_grad_enabled():
-            params = list(self.module.parameters())
-            self._sync_buckets(params)
+        if grad_enabled:
             roots = [v for v in values_in(output) if v.requires_grad]
             reached = {node for node in toposort(roots) if node._fn is None}
             self._ddp['expected'] = {p for p in params if p in reached}
             self._arm()
+            if self._ddp['announced'] and not self._ddp['expected']:
+                self._reduce_ready_buckets()  # no parameter used: the announced reductions, of zeros, now
         return output
+
+    def _pre_forward(self, grad_enabled: bool) -> None:
+        """The synchronisation at the start of a forward (marked ``tl.compiler.eager``, so a
+        compiled step runs it at every replay): the step's header (``lockstep``), then, if due,
+        the broadcast of the buffers. Due as in PyTorch: at the first forward and at each one
+        that follows a forward run with grad enabled. Inside ``join()`` the buffers come from
+        the highest rank that still has inputs (PyTorch's choice), and the gradients are
+        divided by the world size or, with ``divide_by_initial_world_size=False``, by the
+        number of ranks still training."""
+        state = self._ddp
+        world = get_world_size()
+        sync_buffers = self.broadcast_buffers and state['sync_next']
+        state['sync_next'] = grad_enabled
+        state['announced'] = False
+        if world == 1:
+            return
+        buffers = [array for _, array in self.module.named_buffers()] if sync_buffers else []
+        reduce = grad_enabled and bool(state['buckets'])
+        if not (buffers or reduce):
+            return  # no collective in this step
+        join = state['join']
+        comm._state['steps'] += 1
+        flags = SYNC_BUFFERS * bool(buffers) | REDUCE * reduce | JOIN * (join is not None)
+        table = comm.header(STEP, wrapper=state['index'], count=comm._state['steps'], flags=flags,
+                            layout=state['layout'])
+        steps = table[:, F['kind']] == STEP
+        where = f"DistributedDataParallel (rank {get_rank()})"
+        if join is None:
+            lockstep.agree(table, ('kind', 'wrapper', 'count', 'flags', 'layout'), where)
+        else:
+            if (table[~steps, F['kind']] != JOINED).any() or (table[:, F['layout']] != state['layout']).any():
+                raise lockstep.mismatch(table, where)
+            lockstep.agree(table[steps], ('wrapper', 'count', 'flags'), where)
+            if join['throw'] and not steps.all():
+                raise RuntimeError("Detected at least one rank that exhausted inputs (ranks "
+                                   f"{np.flatnonzero(~steps).tolist()}). Throwing across all ranks.")
+        active = int(steps.sum())
+        state['divisor'] = world if join is None or join['divide_by_initial_world_size'] else active
+        state['announced'] = reduce
+        source = 0 if join is None else int(np.flatnonzero(steps).max())
+        for array in buffers:
+            broadcast_raw(array, source)
+
+    @contextlib.contextmanager
+    def join(self, divide_by_initial_world_size: bool = True, enable: bool = True,
+             throw_on_early_termination: bool = False) -> Iterator[None]:
+        """PyTorch's ``DistributedDataParallel.join``: wrap the training loop in ``with
+        ddp.join():`` when ranks may have different numbers of batches. A rank that leaves the
+        block while others still train shadows their collectives: their buffer broadcasts and
+        their gradient Allreduces, with zeros as its gradients, until every rank has left;
+        then the parameters (and buffers) of the last rank to leave are broadcast, so the
+        replicas end equal.
+
+        ``divide_by_initial_world_size=True`` divides the summed gradients by the world size
+        always, so every sample weighs the same (PyTorch's default); ``False`` divides by the
+        number of ranks still training. ``throw_on_early_termination=True`` instead raises a
+        RuntimeError on every rank as soon as one runs out. ``enable=False`` turns it off.
+        Inside, every training forward must be followed by its backward (the joined ranks
+        shadow both). An exception inside the block is raised at once, without shadowing."""
+        if not enable or get_world_size() == 1:
+            yield
+            return
+        if self._ddp['join'] is not None:
+            raise RuntimeError("DistributedDataParallel.join: already inside a join() of this wrapper")
+        self._ddp['join'] = {'divide_by_initial_world_size': bool(divide_by_initial_world_size),
+                             'throw': bool(throw_on_early_termination)}
+        try:
+            yield
+            self._shadow_until_all_joined()
+        finally:
+            self._ddp['join'] = None
+            self._ddp['divisor'] = get_world_size()
+
+    def _shadow_until_all_joined(self) -> None:
+        """This rank is out of inputs: match the others' steps until every rank is."""
+        state = self._ddp
+        shadowed = False
+        while True:
+            table = comm.header(JOINED, wrapper=state['index'], count=comm._state['steps'],
+                                flags=int(shadowed), layout=state['layout'])
+            kinds = table[:, F['kind']]
+            steps = kinds == STEP
+            where = f"DistributedDataParallel.join (rank {get_rank()})"
+            other_layout = (table[:, F['layout']] != state['layout']).any()
+            if ((kinds != STEP) & (kinds != JOINED)).any() or other_layout:
+                raise lockstep.mismatch(table, where)
+            if not steps.any():
+                break
+            if state['join']['throw']:
+                raise RuntimeError(f"Rank {get_rank()} exhausted all inputs.")
+            shadowed = True
+            flags = int(table[steps][0, F['flags']])
+            source = int(np.flatnonzero(steps).max())
+            if flags & SYNC_BUFFERS:
+                for _, array in self.module.named_buffers():
+                    broadcast_raw(array, source)
+            if flags & REDUCE:
+                for bucket in state['buckets']:
+                    all_reduce_raw(np.zeros(bucket.numel, dtype=bucket.dtype), 'sum')
+        last = np.flatnonzero(table[:, F['flags']] == 0)  # the ranks that never shadowed
+        self._broadcast_state(src=int(last.max()), buffers=self.broadcast_buffers)
 
     @property
     def buckets(self) -> list[list[str]]:

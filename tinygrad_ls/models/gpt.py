@@ -203,14 +203,14 @@ class GPT(Module):
         costs the same however many tokens came before. When the context is full (block_size
         positions) the cache cannot grow (positions are absolute), so that step recomputes it
         from the last block_size tokens, as an uncached model would see them.
+
+        Every argument is checked before anything runs: ``idx`` integer token ids in
+        ``[0, vocab_size)`` (a float prompt is a TypeError, never truncated); ``max_new_tokens``
+        an int >= 0 (0 returns the prompt); ``temperature`` a finite number >= 0; ``top_k`` None
+        or an int in ``[1, vocab_size]`` (a bool is not an int).
         """
-        if temperature < 0:
-            raise ValueError(f"GPT.generate: temperature must be >= 0, got {temperature!r}")
-        if top_k is not None and top_k <= 0:
-            raise ValueError(f"GPT.generate: top_k must be a positive int or None, got {top_k!r}")
-        tokens = np.array(to_numpy(idx), dtype=np.int64)
-        if tokens.ndim != 2 or tokens.shape[1] == 0:
-            raise ValueError(f"GPT.generate: idx must have shape (B, T0) with T0 >= 1, got {tokens.shape}")
+        _check_generate_options(max_new_tokens, temperature, top_k, self.config.vocab_size)
+        tokens = _prompt_tokens(idx, self.config.vocab_size)
         block_size = self.config.block_size
         with no_grad():
             cache, new = KVCache(self.config.n_layer), tokens[:, -block_size:]
@@ -222,6 +222,48 @@ class GPT(Module):
                 tokens = np.concatenate([tokens, next_token[:, None]], axis=1)
                 new = next_token[:, None]
         return Value._wrap(tokens)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_generate_options(max_new_tokens, temperature, top_k, vocab_size: int) -> None:
+    """TypeError for an argument of the wrong type, ValueError for one out of range, each
+    naming the argument (``GPT.generate``)."""
+    name = 'GPT.generate'
+    if not _is_int(max_new_tokens):
+        raise TypeError(f"{name}: max_new_tokens must be an int >= 0, got {max_new_tokens!r} "
+                        f"({type(max_new_tokens).__name__})")
+    if max_new_tokens < 0:
+        raise ValueError(f"{name}: max_new_tokens must be >= 0, got {max_new_tokens}")
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.number)) \
+            or isinstance(temperature, complex | np.complexfloating):
+        raise TypeError(f"{name}: temperature must be a real number >= 0 (0: greedy), got {temperature!r}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"{name}: temperature must be a finite number >= 0 (0: greedy), got {temperature!r}")
+    if top_k is not None:
+        if not _is_int(top_k):
+            raise TypeError(f"{name}: top_k must be None or an int in [1, vocab_size={vocab_size}], got "
+                            f"{top_k!r} ({type(top_k).__name__})")
+        if not 1 <= top_k <= vocab_size:
+            raise ValueError(f"{name}: top_k must be in [1, vocab_size={vocab_size}] or None, got {top_k}")
+
+
+def _prompt_tokens(idx, vocab_size: int) -> np.ndarray:
+    """The prompt as an int64 (B, T0) array of token ids in [0, vocab_size)."""
+    array = to_numpy(idx)
+    if array.dtype.kind not in 'iu':
+        raise TypeError(f"GPT.generate: idx must hold integer token ids, got dtype {array.dtype} (shape "
+                        f"{array.shape}); a float prompt would be truncated, so it is refused")
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"GPT.generate: idx must have shape (B, T0) with T0 >= 1, got {array.shape}")
+    if array.size and (array.min() < 0 or array.max() >= vocab_size):
+        bad = (array < 0) | (array >= vocab_size)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"GPT.generate: idx holds token ids outside [0, vocab_size={vocab_size}): "
+                         f"{array[first]} at index {first} (shape {array.shape})")
+    return np.array(array, dtype=np.int64)
 
 
 def _sample(logits: np.ndarray, temperature: float, top_k: int | None) -> np.ndarray:

@@ -11,13 +11,14 @@ keyword-only. Each loss takes ``reduction='mean'|'sum'|'none'``. Arguments are c
 before anything is computed: a loss whose input and target shapes differ raises ValueError
 naming both (targets are never silently broadcast, so (N, 1) against (N,) is an error).
 A target given as an array or list is cast to the input's dtype; a target Value that
-requires grad gets a gradient too. An input or target holding NaN is refused with a
-ValueError naming the loss, the argument and where the first NaN is (a NaN loss would
-otherwise turn every parameter into NaN at the next optimizer step, silently).
+requires grad gets a gradient too. An input, target, ``weight`` or ``pos_weight`` holding NaN
+or ±inf, a class index out of range and a ``'mean'`` over a batch whose every target is
+``ignore_index`` are refused with a ValueError naming the loss, the argument and the first
+bad index (a NaN loss would otherwise turn every parameter into NaN at the next optimizer
+step, silently). Those checks read the numbers, so they run inside the loss ops' ``forward``
+(``ops/loss_checks.py``), where a step replayed by ``tl.compile`` runs them again.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ..mode import modes
 from ..ops import losses as ops
 from ..ops import random as random_ops
 from ..ops.linear import FusedLinear
+from ..ops.loss_checks import apply_checked
 from ..ops.nograd import OneHot
 from ..value import Value, to_numpy
 from .functional_activations import (
@@ -75,7 +77,12 @@ def dropout(input, p: float = 0.5, training: bool = True) -> Value:
 
 
 def linear(input, weight, bias=None) -> Value:
-    """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out).
+    A complex input (an ndarray; a Value cannot hold one) is a TypeError, as in PyTorch."""
+    dtype = getattr(input, 'dtype', None)
+    if dtype is not None and dtype.kind == 'c':
+        raise TypeError(f"linear: input of shape {np.shape(input)} is complex ({dtype}); the weights are "
+                        f"real ({weight.dtype}) and PyTorch refuses the mix: pass x.real or abs(x)")
     if bias is None:
         return FusedLinear.apply(input, weight)
     return FusedLinear.apply(input, weight, bias)
@@ -111,7 +118,8 @@ def mse_loss(input, target, *, reduction: str = 'mean', weight=None) -> Value:
     (the input's shape, no gradient) the mean is ``sum(w (input - target)**2) / sum(w)``."""
     input, target = _input_and_target('mse_loss', input, target, reduction)
     weight = _weight('mse_loss', weight, input, same_shape=True)
-    return ops.SquaredError.apply(input, target, reduction=reduction, weight=weight, mean_over_weight=True)
+    return apply_checked(ops.SquaredError, input, target, reduction=reduction, weight=weight,
+                         mean_over_weight=True)
 
 
 def l1_loss(input, target, *, reduction: str = 'mean', weight=None) -> Value:
@@ -119,7 +127,8 @@ def l1_loss(input, target, *, reduction: str = 'mean', weight=None) -> Value:
     ``weight`` (the input's shape, no gradient) the mean is divided by ``sum(w)``."""
     input, target = _input_and_target('l1_loss', input, target, reduction)
     weight = _weight('l1_loss', weight, input, same_shape=True)
-    return ops.AbsoluteError.apply(input, target, reduction=reduction, weight=weight, mean_over_weight=True)
+    return apply_checked(ops.AbsoluteError, input, target, reduction=reduction, weight=weight,
+                         mean_over_weight=True)
 
 
 def huber_loss(input, target, *, reduction: str = 'mean', delta: float = 1.0, weight=None) -> Value:
@@ -130,7 +139,7 @@ def huber_loss(input, target, *, reduction: str = 'mean', delta: float = 1.0, we
     check_delta('huber_loss', delta)
     input, target = _input_and_target('huber_loss', input, target, reduction)
     weight = _weight('huber_loss', weight, input, same_shape=True)
-    return ops.Huber.apply(input, target, delta=delta, reduction=reduction, weight=weight)
+    return apply_checked(ops.Huber, input, target, delta=delta, reduction=reduction, weight=weight)
 
 
 # ---- classification losses ----------------------------------------------------------------
@@ -139,13 +148,8 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = 'mean')
     log clamped at -100, as in PyTorch); ``weight`` (no gradient) broadcasts to the input.
     Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable without clamping."""
     input, target = _input_and_target('binary_cross_entropy', input, target, reduction)
-    probs = input._data  # (NaN was refused above)
-    if not ((probs >= 0) & (probs <= 1)).all():
-        raise ValueError(f"binary_cross_entropy: every element of input must be a probability in "
-                         f"[0, 1], got values in [{np.min(probs)}, {np.max(probs)}] (input shape "
-                         f"{input.shape}); for logits use binary_cross_entropy_with_logits")
-    weight = _weight('binary_cross_entropy', weight, input)
-    return ops.BinaryCrossEntropy.apply(input, target, reduction=reduction, weight=weight)
+    weight = _weight('binary_cross_entropy', weight, input)  # the op checks that input is in [0, 1]
+    return apply_checked(ops.BinaryCrossEntropy, input, target, reduction=reduction, weight=weight)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: str = 'mean',
@@ -161,8 +165,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction: s
     input, target = _input_and_target(name, input, target, reduction)
     weight = _weight(name, weight, input)
     pos_weight = _weight(name, pos_weight, input, what='pos_weight')
-    return ops.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight,
-                                                  reduction=reduction, weight=weight)
+    return apply_checked(ops.BinaryCrossEntropyWithLogits, input, target, pos_weight=pos_weight,
+                         reduction=reduction, weight=weight)
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
@@ -188,11 +192,12 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100,
     if target_array.dtype.kind not in 'iu':  # the one extra check on the class-index path
         return _cross_entropy_probabilities(input, target, target_array, weight, ignore_index, reduction,
                                             label_smoothing)
-    _check_class_indices(name, input, target_array, ignore_index)
+    _check_class_target_shape(name, input, target_array)
     weight = _class_weight(name, weight, input)
     check_label_smoothing(name, label_smoothing)
-    return ops.CrossEntropy.apply(input, target=target_array, weight=weight, ignore_index=ignore_index,
-                                  label_smoothing=float(label_smoothing), reduction=reduction)
+    return apply_checked(ops.CrossEntropy, input, target=target_array, weight=weight,
+                         ignore_index=ignore_index, label_smoothing=float(label_smoothing),
+                         reduction=reduction)
 
 
 def _cross_entropy_probabilities(input: Value, target, target_array: np.ndarray, weight, ignore_index: int,
@@ -202,14 +207,13 @@ def _cross_entropy_probabilities(input: Value, target, target_array: np.ndarray,
     name = 'cross_entropy'
     if target_array.dtype.kind != 'f' or target_array.shape != input.shape:
         raise _class_target_error(name, input, target_array, probabilities=True)
-    _check_no_nan(name, 'target', target_array)
     if ignore_index >= 0:
         raise ValueError(f"{name}: ignore_index is not supported for class-probability targets (float "
                          f"target of the input's shape {input.shape}), got ignore_index={ignore_index}")
     weight = _class_weight(name, weight, input)
     check_label_smoothing(name, label_smoothing)
-    return ops.SoftCrossEntropy.apply(input, _target_for(input, target, target_array), weight=weight,
-                                      label_smoothing=float(label_smoothing), reduction=reduction)
+    return apply_checked(ops.SoftCrossEntropy, input, _target_for(input, target, target_array), weight=weight,
+                         label_smoothing=float(label_smoothing), reduction=reduction)
 
 
 def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction: str = 'mean') -> Value:
@@ -223,10 +227,10 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
     target_array = to_numpy(target)
     if target_array.dtype.kind not in 'iu':
         raise _class_target_error(name, input, target_array, probabilities=False)
-    _check_class_indices(name, input, target_array, ignore_index)
+    _check_class_target_shape(name, input, target_array)
     weight = _class_weight(name, weight, input)
-    return ops.NegativeLogLikelihood.apply(input, target=target_array, weight=weight,
-                                           ignore_index=ignore_index, reduction=reduction)
+    return apply_checked(ops.NegativeLogLikelihood, input, target=target_array, weight=weight,
+                         ignore_index=ignore_index, reduction=reduction)
 
 
 # ---- argument checks, shared with the modules (nn.Dropout, the loss modules) -------------------
@@ -259,17 +263,6 @@ def check_label_smoothing(name: str, label_smoothing: float) -> float:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _check_no_nan(name: str, what: str, array: np.ndarray) -> None:
-    """ValueError if the float ``array`` holds NaN, naming where the first one is. One
-    ``min`` pass finds out (min propagates NaN); the index is looked for only then."""
-    if array.dtype.kind == 'f' and array.size and math.isnan(np.minimum.reduce(array, axis=None)):
-        nans = np.isnan(array)
-        first = tuple(int(i) for i in np.argwhere(nans)[0])
-        raise ValueError(f"{name}: {what} contains NaN ({int(nans.sum())} of {array.size} elements, "
-                         f"the first at index {first}; {what} shape {array.shape}); "
-                         "tl.detect_anomaly() names the op that made it")
-
-
 def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     """The input as a Value and the target as a Value (kept if it requires grad or already
     has the input's dtype) or an ndarray of the input's dtype; shapes must be equal."""
@@ -284,8 +277,6 @@ def _input_and_target(name: str, input, target, reduction: str) -> tuple:
     if target_array.shape != input.shape:
         raise ValueError(f"{name}: input has shape {input.shape} but target has shape {target_array.shape}; "
                          f"they must be equal (reshape one, e.g. target.reshape(input.shape))")
-    _check_no_nan(name, 'input', input._data)
-    _check_no_nan(name, 'target', target_array)
     return input, _target_for(input, target, target_array)
 
 
@@ -317,13 +308,12 @@ def _weight(name: str, weight, input: Value, same_shape: bool = False,
 # ---- helpers of the class losses (cross_entropy, nll_loss) ------------------------------------
 def _scores(name: str, input, reduction: str, what: str) -> Value:
     """The input of a class loss (``what``: logits or log-probabilities) as a float Value of
-    shape (N, C) or (C,) without NaN; ``reduction`` checked first."""
+    shape (N, C) or (C,); ``reduction`` checked first (the op checks that it is finite)."""
     check_reduction(name, reduction)
     input = _as_value(input)
     if input.ndim not in (1, 2) or input.dtype.kind != 'f':
         raise ValueError(f"{name}: input must be float {what} of shape (N, C) or (C,), "
                          f"got shape {input.shape} and dtype {input.dtype}")
-    _check_no_nan(name, 'input', input._data)
     return input
 
 
@@ -337,20 +327,12 @@ def _class_target_error(name: str, input: Value, target: np.ndarray, probabiliti
                      f"{target.shape})" + (_INDEX_HINT if target.dtype.kind == 'f' else ''))
 
 
-def _check_class_indices(name: str, input: Value, target: np.ndarray, ignore_index: int) -> None:
-    """ValueError unless the integer ``target`` has the input's shape without its class axis and
-    every value is a class in [0, C) or ``ignore_index``."""
+def _check_class_target_shape(name: str, input: Value, target: np.ndarray) -> None:
+    """ValueError unless the integer ``target`` has the input's shape without its class axis
+    (that every value is a class in [0, C) or ``ignore_index`` is checked by the op)."""
     if target.shape != input.shape[:-1]:
         raise ValueError(f"{name}: input of shape {input.shape} needs a target of shape "
                          f"{input.shape[:-1]}, got target of shape {target.shape}")
-    classes = input.shape[-1]
-    out_of_range = (target < 0) | (target >= classes)
-    if out_of_range.any():  # rare: only then look for ignore_index
-        out_of_range &= target != ignore_index
-    if out_of_range.any():
-        raise ValueError(f"{name}: target values must be class indices in [0, {classes}) or "
-                         f"ignore_index={ignore_index}, got {np.unique(target[out_of_range])[:5]} "
-                         f"(input shape {input.shape}, target shape {target.shape})")
 
 
 def _class_weight(name: str, weight, input: Value) -> np.ndarray | None:

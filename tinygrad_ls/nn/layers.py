@@ -38,9 +38,14 @@ class Linear(Module):
         self.bias = Parameter(_uniform((out_features,), bound, dtype)) if bias else None
 
     def forward(self, x) -> Value:
-        shape = np.shape(data_of(x))
+        data = data_of(x)
+        shape = np.shape(data)
         if shape[-1:] != (self.in_features,):
             raise ValueError(f"Linear: input of shape {shape} does not end in in_features={self.in_features}")
+        if getattr(data, 'dtype', None) is not None and data.dtype.kind == 'c':
+            raise TypeError(f"Linear: input of shape {shape} is complex ({data.dtype}); the layer's "
+                            f"weights are real ({self.weight.dtype}) and PyTorch refuses the mix: pass "
+                            "x.real or abs(x)")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

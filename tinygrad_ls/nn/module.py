@@ -344,10 +344,24 @@ class Module:
 
         Everything is checked before anything is copied: a value whose shape differs from its
         Parameter's is always an error; with ``strict=True`` so is a missing or an unexpected
-        key. One RuntimeError lists every problem. Values are cast to each Parameter's dtype.
-        Returns ``(missing_keys, unexpected_keys)``.
+        key. One RuntimeError lists every problem. Values are cast to each Parameter's dtype;
+        refused, each naming the key: complex values, values that overflow the dtype (1e300
+        into float32), two different arrays under the keys of one tied Parameter, and what a
+        layer's ``_check_loaded_state`` refuses (a negative BatchNorm ``running_var``, a merged
+        LoRALinear). Returns ``(missing_keys, unexpected_keys)``.
         """
         return state.load_state_dict(self, state_dict, strict)
+
+    def _check_loaded_state(self, prefix: str, arrays: Mapping) -> list[str]:
+        """What is wrong with the arrays ``load_state_dict`` is about to copy (``arrays``: full
+        dotted key -> ndarray of the right shape; this module's keys start with ``prefix``),
+        as messages naming the key; [] for nothing. Layers with rules of their own override it
+        (BatchNorm: a negative ``running_var``). Nothing has been copied yet when it runs."""
+        return []
+
+    def _state_loaded(self, prefix: str, arrays: Mapping) -> None:
+        """Called once ``load_state_dict`` has copied ``arrays`` in (e.g. LoRALinear reads its
+        merged flag back)."""
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:

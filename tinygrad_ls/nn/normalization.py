@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_number
+from ..checks import check_number, first_negative
 from ..dtypes import get_default_dtype
 from ..value import Value, data_of
 from . import functional as F
@@ -96,6 +96,18 @@ class _BatchNorm(Module):
         self.register_buffer('running_mean', np.zeros(self.num_features, dtype) if tracked else None)
         self.register_buffer('running_var', np.ones(self.num_features, dtype) if tracked else None)
         self.register_buffer('num_batches_tracked', np.array(0, dtype=np.int64) if tracked else None)
+
+    def _check_loaded_state(self, prefix: str, arrays) -> list[str]:
+        """A ``running_var`` that is negative (or NaN) would make every output NaN at the first
+        ``eval()`` forward (``sqrt(running_var + eps)``): refused."""
+        key = prefix + 'running_var'
+        var = arrays.get(key)
+        bad = first_negative(var) if var is not None and var.dtype.kind == 'f' else None
+        if bad is None:
+            return []
+        index, value = bad
+        return [f"value for {key} holds {value!s} at index {index}: a variance must be >= 0 "
+                f"({type(self).__name__} normalises by sqrt(running_var + eps), which would be NaN)"]
 
     def reset_running_stats(self) -> None:
         """Running mean back to zeros, running variance to ones, the batch count to 0 (in place)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..checks import cast_overflow, first_index
 from ..mode import no_grad
 from ..value import Value, to_numpy
 
@@ -56,14 +57,16 @@ def load_state_dict(module, state: Mapping, strict: bool = True) -> Incompatible
             continue
         owner, name, kind = entries[key]
         target = owner._parameters[name].data if kind == 'parameter' else owner._buffers[name]
-        array = as_numeric_array(value)
-        if array is None:
-            problems.append(f'value for {key} is not numeric (got {type(value).__name__})')
-        elif array.shape != target.shape:
-            problems.append(f"size mismatch for {key}: copying a value of shape {array.shape} "
-                            f"from state_dict, the shape in the current model is {target.shape}")
+        problem, array = _checked_value(key, value, target)
+        if problem:
+            problems.append(problem)
         else:
             arrays[key] = array
+    problems += _tie_problems(entries, arrays)
+    hooked = [(f"{name}." if name else '', owner)
+              for name, owner in module.named_modules(remove_duplicate=False)]
+    for prefix, owner in hooked:  # layers' own rules (BatchNorm, LoRALinear): Module._check_loaded_state
+        problems += owner._check_loaded_state(prefix, arrays)
     if strict:
         key_problems = [f"{what} key(s) in state_dict: " + ', '.join(f'"{key}"' for key in keys) + '.'
                         for what, keys in (('Missing', missing), ('Unexpected', unexpected)) if keys]
@@ -77,7 +80,53 @@ def load_state_dict(module, state: Mapping, strict: bool = True) -> Incompatible
             copy_into(owner._parameters[name], array)
         else:
             owner._buffers[name][...] = array
+    for prefix, owner in hooked:
+        owner._state_loaded(prefix, arrays)
     return IncompatibleKeys(missing, unexpected)
+
+
+def _checked_value(key: str, value, target: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    """``(problem, None)`` or ``(None, array)`` for the value loaded into ``target``: it must be
+    real numbers of the target's shape, and fit its dtype (1e300 is finite in float64 and inf
+    as float32: refused, naming the first such element)."""
+    array = as_numeric_array(value)
+    if array is None:
+        dtype = getattr(np.asarray(value) if isinstance(value, np.ndarray) else value, 'dtype', None)
+        if dtype is not None and np.dtype(dtype).kind == 'c':
+            return (f"value for {key} is complex ({dtype}); the model's {key} is real ({target.dtype}), "
+                    "and casting would drop the imaginary part"), None
+        return f'value for {key} is not numeric (got {type(value).__name__})', None
+    if array.shape != target.shape:
+        return (f"size mismatch for {key}: copying a value of shape {array.shape} from state_dict, "
+                f"the shape in the current model is {target.shape}"), None
+    overflow = cast_overflow(array, target.dtype)
+    if overflow is not None:
+        index, number = overflow
+        return (f"value for {key} does not fit {target.dtype}: {number!s} at index {index} is finite in the "
+                f"state_dict ({array.dtype}) but inf as {target.dtype}"), None
+    return None, array
+
+
+def _tie_problems(entries: dict, arrays: dict) -> list:
+    """Keys that name one Parameter (or buffer) — a tied weight such as a GPT's ``lm_head.weight``
+    and ``transformer.wte.weight`` — must hold equal arrays; otherwise which one wins would
+    depend on the order of the keys."""
+    groups: dict[int, list] = {}
+    for key, (owner, name, kind) in entries.items():
+        if key in arrays:
+            target = owner._parameters[name] if kind == 'parameter' else owner._buffers[name]
+            groups.setdefault(id(target), []).append(key)
+    problems = []
+    for keys in groups.values():
+        first = arrays[keys[0]]
+        for key in keys[1:]:
+            other = arrays[key]
+            floats = first.dtype.kind == 'f' and other.dtype.kind == 'f'
+            if not np.array_equal(first, other, equal_nan=floats):
+                index = first_index(~((first == other) | (first != first) & (other != other)))
+                problems.append(f"{keys[0]} and {key} name one tied Parameter but hold different arrays (the "
+                                f"first difference at index {index}: {first[index]!s} and {other[index]!s})")
+    return problems
 
 
 def as_numeric_array(value) -> np.ndarray | None:

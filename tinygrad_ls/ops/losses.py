@@ -9,8 +9,10 @@ number. Those stable formulas live with their ops (the log-softmax in ``reduce.p
 sigmoid and softplus in ``elementwise.py``) and are called from here. Each backward is written
 with operators shared by ndarrays and Values, so second derivatives work.
 
-These ops assume valid arguments; ``nn.functional`` checks shapes, dtypes and ranges first
-and raises errors that name them.
+``nn.functional`` checks the arguments that do not depend on the numbers (shapes, dtypes,
+settings) before calling an op; what reads the numbers (NaN/±inf, class indices in range, a
+mean over no target) is checked here, inside ``forward`` (``loss_checks.py``), so that a step
+replayed by ``tl.compile`` refuses bad data exactly as an eager one does.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ..value import Value, data_of
 from . import generic
 from .base import Function
 from .elementwise import Softplus, stable_sigmoid, stable_softplus
+from .loss_checks import check_class_indices, check_finite, check_scores, data_error, refuse_empty_mean
 from .reduce import log_softmax
 
 REDUCTIONS = ('mean', 'sum', 'none')
@@ -46,8 +49,17 @@ class _ClassIndexLoss(Function):
         self.target, self.weight = target, weight
         self.ignore_index, self.label_smoothing, self.reduction = ignore_index, label_smoothing, reduction
 
+    def _check(self, scores: np.ndarray, shape: tuple) -> None:
+        """The data checks (``loss_checks``): targets in range, finite weight, finite scores
+        (-inf allowed as a mask away from the targets)."""
+        check_class_indices(self.name, self.target, shape[-1], self.ignore_index, shape)
+        if self.weight is not None:
+            check_finite(self.name, 'weight', self.weight)
+        check_scores(self.name, scores, self.target, self.ignore_index, self.label_smoothing)
+
     def _loss(self, scores: np.ndarray):
-        """The reduced loss of the 2-D ``scores``; saves the coefficients for ``_coefficients``."""
+        """The reduced loss of the 2-D ``scores``; saves the coefficients for ``_coefficients``.
+        A ``'mean'`` whose targets weigh 0 in total (all ignored) is refused: 0 / 0."""
         rows, classes = scores.shape
         target = self.target.reshape(-1)
         ignored = target == self.ignore_index
@@ -71,7 +83,9 @@ class _ClassIndexLoss(Function):
             self.keep, self.smooth_coef = keep, (smoothing / classes) * class_weight  # (C,)
             per_row -= keep * (scores @ self.smooth_coef)
         total_weight = target_weight.sum()
-        with np.errstate(divide='ignore', invalid='ignore'):  # every target ignored: nan, as in PyTorch
+        if self.reduction == 'mean' and rows and not total_weight:
+            refuse_empty_mean(self.name, int(np.count_nonzero(keep)), rows, self.ignore_index)
+        with np.errstate(divide='ignore', invalid='ignore'):  # an empty batch: nan, as in PyTorch
             self.scale = 1 / total_weight if self.reduction == 'mean' else 1.0
         return self._reduced(per_row, total_weight)
 
@@ -114,6 +128,7 @@ class CrossEntropy(_ClassIndexLoss):
     name = 'cross_entropy'
 
     def forward(self, logits):
+        self._check(logits, logits.shape)
         x = logits.reshape(1, -1) if logits.ndim == 1 else logits
         self.log_probs = log_softmax(x)
         return self._loss(self.log_probs)
@@ -137,6 +152,7 @@ class NegativeLogLikelihood(_ClassIndexLoss):
     saves_inputs = False
 
     def forward(self, log_probs):
+        self._check(log_probs, log_probs.shape)
         self.shape, self.dtype = log_probs.shape, log_probs.dtype
         return self._loss(log_probs.reshape(1, -1) if log_probs.ndim == 1 else log_probs)
 
@@ -170,6 +186,10 @@ class SoftCrossEntropy(Function):
         return probs if self.weight is None else probs * self.weight
 
     def forward(self, logits, probs):
+        check_finite(self.name, 'input', logits)
+        check_finite(self.name, 'target', probs)
+        if self.weight is not None:
+            check_finite(self.name, 'weight', self.weight)
         self.log_probs = log_softmax(logits)
         per_row = -(self._coefficients(probs) * self.log_probs).sum(axis=-1)
         self.scale = 1.0
@@ -219,7 +239,15 @@ class ElementwiseLoss(Function):
     def elementwise(self, a, b):
         raise NotImplementedError
 
+    def check(self, a, b) -> None:
+        """The data checks (``loss_checks``): finite input, target and weight."""
+        check_finite(self.name, 'input', a)
+        check_finite(self.name, 'target', b)
+        if self.weight is not None:
+            check_finite(self.name, 'weight', self.weight)
+
     def forward(self, a, b):
+        self.check(a, b)
         loss = self.elementwise(a, b)
         if self.weight is not None:
             loss = loss * self.weight
@@ -307,6 +335,11 @@ class BinaryCrossEntropyWithLogits(ElementwiseLoss):
         super().__init__(**options)
         self.pos_weight = pos_weight
 
+    def check(self, x, y) -> None:
+        super().check(x, y)
+        if self.pos_weight is not None:
+            check_finite(self.name, 'pos_weight', self.pos_weight)
+
     def elementwise(self, x, y):
         self.exp_neg_abs = e = np.exp(-np.abs(x))  # = exp(-|-x|): shared by softplus(-x) and sigmoid(x)
         softplus_neg = stable_softplus(-x, e)
@@ -342,6 +375,14 @@ class BinaryCrossEntropy(ElementwiseLoss):
     Backward as PyTorch: ``d/dp = (p - y) / max(p (1 - p), 1e-12)``, ``d/dy = log(1 - p) - log(p)``.
     """
     name = 'binary_cross_entropy'
+
+    def check(self, p, y) -> None:
+        """Finite input, target and weight, and every input a probability in [0, 1]."""
+        super().check(p, y)
+        if p.size and not (p.min() >= 0 and p.max() <= 1):
+            raise data_error(f"{self.name}: every element of input must be a probability in [0, 1], "
+                             f"got values in [{np.min(p)}, {np.max(p)}] (input shape {p.shape}); for "
+                             "logits use binary_cross_entropy_with_logits")
 
     def elementwise(self, p, y):
         with np.errstate(divide='ignore'):

@@ -23,7 +23,12 @@ class Reshape(Function):
         self.shape = shape
 
     def forward(self, x):
-        return x.reshape(self.shape)
+        shape = self.shape
+        if type(shape) is tuple and shape and min(shape) < -1:  # NumPy reads any negative size as -1
+            bad = next(size for size in shape if size < -1)
+            raise ValueError(f"invalid shape dimension {bad} in {shape}: a size must be >= 0, or -1 "
+                             "(once) for the size inferred from the others, as in PyTorch")
+        return x.reshape(shape)
 
     def backward(self, grad, out, x):
         return (grad.reshape(np.shape(data_of(x))),)

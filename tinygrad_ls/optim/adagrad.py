@@ -46,6 +46,7 @@ class Adagrad(Optimizer):
     """
 
     _required_state = ('step', 'sum')
+    _non_negative_state = ('sum',)
     _non_negative_options = ('lr_decay', 'initial_accumulator_value', 'eps')
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, lr_decay: float = 0,

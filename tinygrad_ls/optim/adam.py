@@ -77,6 +77,7 @@ class Adam(Optimizer):
     """
 
     _required_state = ('step', 'exp_avg', 'exp_avg_sq')
+    _non_negative_state = ('exp_avg_sq', 'max_exp_avg_sq')
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,

@@ -69,6 +69,7 @@ class LBFGS(Optimizer):
     """
 
     _non_negative_options = ('tolerance_grad', 'tolerance_change')
+    _infinite_options = ('tolerance_grad', 'tolerance_change')  # inf: stop after the first iteration
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,

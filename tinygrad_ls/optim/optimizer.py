@@ -8,9 +8,10 @@ options with defaults, passed on as the ``defaults`` dict) and ``_update`` (one 
 in-place rule, which makes that parameter's state); the base ``step`` skips parameters whose
 ``grad`` is None. The base checks every group's options (``_validate_options``): each
 option whose constructor default is a number must be a number and not NaN, ``lr`` and
-``weight_decay`` and the subclass's ``_non_negative_options`` must be >= 0, and the
-subclass's ``_check_options`` checks the rest. docs/optimizers.md, "Adding an optimizer",
-has an example.
+``weight_decay`` and the subclass's ``_non_negative_options`` must be >= 0, every one must be
+finite unless the subclass lists it in ``_infinite_options`` (``lr=inf`` would make every
+parameter inf at the first step), and the subclass's ``_check_options`` checks the rest.
+docs/optimizers.md, "Adding an optimizer", has an example.
 
 ``state_dict()`` packs everything into plain dicts of ndarrays and numbers, parameters
 named by their index in ``param_groups`` order, as PyTorch does, plus the optimizer's class
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import is_number
+from ..checks import is_number, loaded_array_problem
 from ..mode import enable_grad
 from ..tracing import mark_replayed_methods, replayed
 from ..value import Value
@@ -121,6 +122,8 @@ class Optimizer:
     # ---- subclass interface ---------------------------------------------------------------
     # Options that must be >= 0 ("Invalid {name} value: ..." otherwise), checked by the base.
     _non_negative_options: tuple[str, ...] = ()
+    # Numeric options that may be infinite (every other one must be finite, e.g. lr).
+    _infinite_options: tuple[str, ...] = ()
 
     def _check_options(self, options: dict[str, Any]) -> None:
         """Raise ValueError for what ``_validate_options`` does not check: ranges other than
@@ -131,8 +134,9 @@ class Optimizer:
         """Check the options of a group (or the defaults), before anything changes: TypeError
         if one whose default is a number is not a real number; ValueError for a negative
         ``lr``, ``weight_decay`` or ``_non_negative_options``, for what ``_check_options``
-        refuses, and for any numeric option left NaN. Runs only when options are set (at
-        construction, ``add_param_group`` and ``load_state_dict``), never in ``step``."""
+        refuses, and for any numeric option left NaN or infinite (but ``_infinite_options``).
+        Runs only when options are set (at construction, ``add_param_group`` and
+        ``load_state_dict``), never in ``step``."""
         numbers = [name for name in self._number_options if name in options]
         for name in numbers:
             if not is_number(options[name]):
@@ -144,8 +148,13 @@ class Optimizer:
                 raise ValueError(f"Invalid {name} value: {options[name]}")
         self._check_options(options)
         for name in numbers:
-            if math.isnan(options[name]):
-                raise ValueError(f"Invalid {name} value: {options[name]}")
+            value = options[name]
+            if math.isnan(value):
+                raise ValueError(f"Invalid {name} value: {value}")
+            if math.isinf(value) and name not in self._infinite_options:
+                what = 'learning rate' if name == 'lr' else f"{name} value"
+                raise ValueError(f"Invalid {what}: {value} (it must be finite: the first step would make "
+                                 "every parameter inf or NaN)")
 
     def _update(self, param: Value, grad: np.ndarray, group: dict[str, Any]) -> None:
         """Apply this optimizer's rule to one parameter in place (``grad`` is not None)."""
@@ -153,12 +162,17 @@ class Optimizer:
 
     # The entries a non-empty state of this optimizer must hold (besides lazily made ones).
     _required_state: tuple[str, ...] = ()
+    # Entries that are running means of squares: a negative number there is refused on load.
+    _non_negative_state: tuple[str, ...] = ()
 
     def _check_state(self, param: Value, state: dict[str, Any], where: str) -> None:
         """Raise ValueError if loaded ``state`` cannot belong to ``param``: by default every
         entry but ``'step'`` must be a floating ndarray of the parameter's shape, ``'step'`` a
         number >= 0, and a non-empty state must hold every key of ``_required_state`` (so
-        that a later ``step()`` cannot fail half-way, after updating some parameters)."""
+        that a later ``step()`` cannot fail half-way, after updating some parameters). The
+        arrays must be finite, fit the parameter's dtype (1e300 into float32 is inf) and, for
+        ``_non_negative_state`` (second moments), be >= 0: each would make the parameter NaN
+        at the next step."""
         missing = [key for key in self._required_state if key not in state] if state else []
         if missing:
             raise ValueError(f"load_state_dict: {where} lacks {missing} (it holds {sorted(state)})")
@@ -172,6 +186,10 @@ class Optimizer:
             elif value.shape != param.shape:
                 raise ValueError(f"load_state_dict: {where}[{key!r}] has shape {value.shape}, "
                                  f"but the parameter has shape {param.shape}")
+            else:
+                problem = loaded_array_problem(value, param.dtype, key in self._non_negative_state)
+                if problem:
+                    raise ValueError(f"load_state_dict: {where}[{key!r}] {problem}")
 
     def _pack_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """One parameter's state as plain ndarrays and numbers (copies)."""

@@ -63,6 +63,7 @@ class RMSprop(Optimizer):
     """
 
     _required_state = ('step', 'square_avg')
+    _non_negative_state = ('square_avg',)
     _non_negative_options = ('eps', 'momentum', 'alpha')
 
     def __init__(self, params: Iterable[Value] | Iterable[dict], lr: float = 1e-2, alpha: float = 0.99,
