@@ -2,12 +2,10 @@
 nll_loss; mse, l1, huber, and binary cross-entropy on logits and on probabilities (each
 weighted and reduced in the same op).
 
-They are fused (one node each, rather than a chain of elementwise ops and a reduction)
-because they run on every training step, and because the fused forms are the stable ones:
-the cross-entropy takes a shifted log-softmax, the logits losses never exponentiate a positive
-number. Those stable formulas live with their ops (the log-softmax in ``reduce.py``, the
-sigmoid and softplus in ``elementwise.py``) and are called from here. Each backward is written
-with operators shared by ndarrays and Values, so second derivatives work.
+They are fused (one node each) because they run on every training step and because the fused
+forms are the stable ones (a shifted log-softmax; the logits losses never exponentiate a
+positive number; those formulas live in ``reduce.py`` and ``elementwise.py``). Each backward
+uses operators shared by ndarrays and Values, so second derivatives work.
 
 ``nn.functional`` checks the arguments that do not depend on the numbers (shapes, dtypes,
 settings) before calling an op; what reads the numbers (NaN/±inf, class indices in range, a

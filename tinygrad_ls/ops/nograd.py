@@ -63,7 +63,8 @@ class OneHot(Function):
 
     def forward(self, indices):
         if indices.size and indices.min() < 0:
-            raise ValueError(f"class values must be non-negative, got {indices.min()} (shape {indices.shape})")
+            raise ValueError(f"class values must be non-negative, got {indices.min()} "
+                             f"(shape {indices.shape})")
         if indices.size and indices.max() >= self.num_classes:
             raise ValueError(f"class values must be smaller than num_classes={self.num_classes}, got "
                              f"{indices.max()} (shape {indices.shape})")
