@@ -562,7 +562,7 @@ def check_finite(loss):
 
 def test_a_step_that_raises_leaves_the_parameters_untouched(dtype):
     batches = regression_batches(dtype, steps=5)
-    bad = (batches[0][0], np.full_like(batches[0][1], np.finfo(dtype).max))  # finite targets, an infinite loss
+    bad = (batches[0][0], np.full_like(batches[0][1], np.finfo(dtype).max))  # an infinite loss
 
     def run(compiled):
         tl.manual_seed(0)
