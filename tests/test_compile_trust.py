@@ -583,3 +583,44 @@ def test_random_edits_between_calls_keep_compiled_equal_to_eager(edits):
             apply_edit(objects, edits[(i - 1) % len(edits)], i)
     _, _, step, caught = twin_runs(build, len(edits) + 1, between)
     assert not caught
+
+
+@pytest.mark.parametrize('bad', ['class index -1', 'class index 3', 'nan input', 'inf target'])
+def test_bad_data_at_a_replay_raises_what_eager_raises_before_any_update(bad):
+    def build():
+        model = nn.Linear(4, 3)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y, t):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y) + F.mse_loss(model(x)[:, 0], t)
+            loss.backward()
+            optimizer.step()
+            return loss
+        return model, step
+
+    x, y, t = X[0].copy(), Y[0].copy(), np.zeros(6)
+    if bad == 'class index -1':
+        y[2] = -1
+    elif bad == 'class index 3':
+        y[2] = 3
+    elif bad == 'nan input':
+        x[1, 1] = np.nan
+    else:
+        t[0] = np.inf
+    errors = []
+    for compiled in (False, True):
+        tl.manual_seed(0)
+        model, step = build()
+        step = tl.compile(step) if compiled else step
+        for i in range(2):
+            step(X[i + 1], Y[i + 1], np.zeros(6))
+        before = {key: value.copy() for key, value in model.state_dict().items()}
+        with pytest.raises((ValueError, IndexError)) as caught:
+            step(x, y, t)
+        errors.append((type(caught.value), str(caught.value)))
+        for key, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, before[key])
+        if compiled:
+            assert step.recordings == 1 and not step.eager_keys
+    assert errors[0] == errors[1]
