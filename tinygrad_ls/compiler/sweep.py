@@ -47,14 +47,16 @@ class SweepRecorder:
         self._name_array(seed, local)
 
     def _grad_name(self, array) -> str | None:
+        """The local holding the gradient ``array``; None once the recording has escaped."""
+        if self.unsupported:
+            return None
         name = self.arrays.get(id(array))
         if name is None:
             self.escape("the backward sweep met a gradient the recording did not see")
         return name
 
     def conformed(self, before, after, arg, fn) -> None:
-        name = None if self.unsupported else self._grad_name(before)
-        if name is None:
+        if (name := self._grad_name(before)) is None:
             return
         data = arg._data  # a stand-in of the input's shape and dtype that holds no memory
         like = self.code.constant(np.broadcast_to(np.empty((), data.dtype), data.shape), 'S')
@@ -63,21 +65,19 @@ class SweepRecorder:
         self._name_array(after, local)
 
     def added(self, previous, grad, total) -> None:
-        names = None if self.unsupported else (self._grad_name(previous), self._grad_name(grad))
-        if not names or None in names:
+        names = (self._grad_name(previous), self._grad_name(grad))
+        if None in names:
             return
         self._name_array(total, self._define('t', 'add', '', names, 'gradient', 'add gradients', total))
 
     def hooked(self, node, before, after) -> None:
-        name = None if self.unsupported else self._grad_name(before)
-        if name is None:
+        if (name := self._grad_name(before)) is None:
             return
         self._name_array(after, self._define('t', 'call', 'run_hooks', (self.code.constant(node, 'N'), name,
                                              Literal('False')), 'gradient', 'hooks', after))
 
     def backward_ran(self, node, fn, grad, input_grads) -> None:
-        name = None if self.unsupported else self._grad_name(grad)
-        if name is None:
+        if (name := self._grad_name(grad)) is None:
             return
         out_local, form, func, op_local, inputs = self.forward_of[fn]
         outs = tuple(self.code.fresh('t') for _ in input_grads)
