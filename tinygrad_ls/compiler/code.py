@@ -27,8 +27,8 @@ class Statement(NamedTuple):
 
     ``form``: ``'call'`` (``outs = func(*args)``), ``'method'`` (``outs = args[0].<func>(*args[1:])``),
     ``'add'`` (``outs[0] = args[0] + args[1]``),
-    ``'attr'`` (``outs[0] = args[0].<func>``), ``'item'`` (``outs[0] = args[0][<func>]``) or
-    ``'array0'`` (a NumPy scalar ``outs[0]`` made a 0-d array).
+    ``'attr'`` (``outs[0] = args[0].<func>``) or ``'item'`` (``outs[0] = args[0][<func>]``);
+    ``scalar``: the result may be a NumPy scalar, made a 0-d array as ``apply`` does.
     ``args`` are names of locals or constants, or ``Literal``s; ``kind`` says what the step is
     (``'input' 'read' 'forward' 'backward' 'gradient' 'call' 'check'``) for pictures, ``label``
     what it computes, ``traced`` the local ``check=N`` compares after it ('' for none)."""
@@ -40,6 +40,7 @@ class Statement(NamedTuple):
     label: str = ''
     traced: str = ''
     uses: tuple = ()  # the locals it reads
+    scalar: bool = False
 
 
 class Literal(str):
@@ -91,12 +92,12 @@ class PlanCode:
 
     # ---- statements ----------------------------------------------------------------------------
     def emit(self, form: str, outs, func: str, args, kind: str, label: str = '',
-             traced: str = '') -> Statement:
+             traced: str = '', scalar: bool = False) -> Statement:
         local = self.local_names
         uses = tuple(arg for arg in args if arg in local)
         if form == 'call' and func in local:
             uses += (func,)
-        statement = Statement(form, tuple(outs), func, tuple(args), kind, label, traced, uses)
+        statement = Statement(form, tuple(outs), func, tuple(args), kind, label, traced, uses, scalar)
         self.statements.append(statement)
         return statement
 
@@ -189,7 +190,8 @@ class PlanCode:
 def uses_all(statement: Statement) -> tuple:
     """Every name a statement mentions (locals and constants)."""
     names = tuple(arg for arg in statement.args if not isinstance(arg, Literal))
-    return (*names, statement.func) if statement.form in ('call', 'array0') else names
+    names = (*names, 'asarray', 'ndarray') if statement.scalar else names
+    return (*names, statement.func) if statement.form == 'call' else names
 
 
 def _text(statement: Statement) -> str:
@@ -200,12 +202,13 @@ def _text(statement: Statement) -> str:
         return f"{statement.outs[0]} = {statement.args[0]}.{statement.func}"
     if statement.form == 'item':
         return f"{statement.outs[0]} = {statement.args[0]}[{statement.func}]"
-    if statement.form == 'array0':  # what apply does with a NumPy scalar, inlined
-        local = statement.outs[0]
-        return f"if type({local}) is not {statement.args[1]}: {local} = {statement.func}({local})"
     outs = statement.outs
     unpack = len(outs) > 1 or statement.kind == 'backward'  # a backward returns a tuple, always
     target = '' if not outs else f"{', '.join(outs)}, = " if unpack else f"{outs[0]} = "
     if statement.form == 'method':
-        return f"{target}{statement.args[0]}.{statement.func}({', '.join(statement.args[1:])})"
-    return f"{target}{statement.func}({args})"
+        text = f"{target}{statement.args[0]}.{statement.func}({', '.join(statement.args[1:])})"
+    else:
+        text = f"{target}{statement.func}({args})"
+    if statement.scalar:  # what apply does with a NumPy scalar, inlined
+        text += f"\n    if type({outs[0]}) is not ndarray: {outs[0]} = asarray({outs[0]})"
+    return text

@@ -209,6 +209,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         fn = out._fn
         needs = fn.needs_input_grad if fn is not None else (False,) * len(args)
         inputs = tuple(self.expr(arg) for arg in args)
+        scalar = out._data.ndim == 0  # forward may give a NumPy scalar, which apply makes an array
         rebuilt = self._data_params(params)
         if rebuilt:  # a setting holds the step's own data: a fresh op object at each replay
             keys = tuple(rebuilt)
@@ -216,7 +217,8 @@ class Tracer(SweepRecorder, tracing.Tape):
             op_local = self._define('r', 'call', 'make_op', (*constants, *rebuilt.values()), 'call',
                                     f"{cls.name} settings")
             local = self.code.fresh('v')
-            self.code.emit('method', (local,), 'forward', (op_local, *inputs), 'forward', cls.name, local)
+            self.code.emit('method', (local,), 'forward', (op_local, *inputs), 'forward', cls.name, local,
+                           scalar)
             backward = ('method', 'backward', op_local)
         else:
             if fn is None:  # not in a graph: an op object of its own to replay the forward
@@ -224,12 +226,10 @@ class Tracer(SweepRecorder, tracing.Tape):
                 fn.needs_input_grad = needs
             forward, backward_name = self.code.op(fn)
             local = self.code.fresh('v')
-            self.code.call((local,), forward, inputs, 'forward', cls.name, local)
+            self.code.emit('call', (local,), forward, inputs, 'forward', cls.name, local, scalar)
             backward = ('call', backward_name, None)
         if self.trace is not None:
             self.trace.append((cls.name, np.array(out._data, copy=True)))
-        if out._data.ndim == 0:  # forward may give a NumPy scalar, which apply makes an array
-            self.code.emit('array0', (local,), 'asarray', (local, 'ndarray'), 'check', cls.name)
         if modes.detect_anomaly:
             self.code.call((), 'check_finite', (local, self.code.constant(f"forward of '{cls.name}'")),
                            'check', 'check')
