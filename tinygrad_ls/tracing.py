@@ -15,8 +15,8 @@ nothing is patched:
 * a profile function (``sys.setprofile``, this thread only, while recording): every Python
   function that runs (``tape.function_ran``, for guards on what it reads).
 
-NumPy's generators are C code that no profile function sees: ``random_states()`` before and
-``random_draws(states)`` after a recording find the generators that drew in between.
+NumPy's generators are C code that no profile function sees: ``random_watch.py`` compares
+their states instead.
 
 The base class refuses everything (``escape``); ``tl.compile``'s tracer and the ONNX exporter
 say what they can stand for. The eager path pays one thread-local check per op (the one it
@@ -27,7 +27,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import gc
 import itertools
 import sys
 from collections.abc import Callable
@@ -41,7 +40,6 @@ try:
 except ImportError:  # NumPy < 2
     from numpy import byte_bounds
 
-_RANDOM_OWNERS = (np.random.Generator, np.random.RandomState)
 _PACKAGE = __name__.split('.')[0]
 
 
@@ -142,39 +140,6 @@ def _restore_profile(previous) -> None:
         previous.enable()
     else:
         sys.setprofile(previous)
-
-
-def random_states() -> list:
-    """``(generator, state)`` of every NumPy Generator and RandomState alive (the legacy
-    ``np.random`` functions draw from one of them), except the library's own: ops draw from
-    it afresh at every call."""
-    from . import random as library_random
-    own = library_random.generator()
-    # type() rather than isinstance(): isinstance asks some objects (lazy modules) for __class__
-    return [(obj, _state_of(obj)) for obj in gc.get_objects()
-            if type(obj) in _RANDOM_OWNERS and obj is not own]
-
-
-def random_draws(states: list) -> str:
-    """'' if none of ``states``' generators drew since, else a description of one that did."""
-    for obj, state in states:
-        if not _same(_state_of(obj), state):
-            kind = 'np.random' if obj is np.random.mtrand._rand else type(obj).__name__
-            return (f"a NumPy random draw ({kind}) outside the library's ops (a replay would repeat the "
-                    "recorded numbers; use tl.randn/tl.rand/tl.randint or nn.Dropout, which draw afresh)")
-    return ''
-
-
-def _state_of(obj) -> dict:
-    return obj.bit_generator.state if isinstance(obj, np.random.Generator) else obj.get_state(legacy=False)
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 def view_of_step_data(constants, step_arrays):

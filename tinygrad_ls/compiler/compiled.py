@@ -22,7 +22,7 @@ from ..mode import modes
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
 from ..step_arrays import StepArray, step_view
-from ..tracing import random_draws, random_states, recording
+from ..tracing import recording
 from ..value import Value, values_in
 from .guards import build_guard
 from .numbers import TRACED, plain
@@ -113,15 +113,16 @@ class Compiled:
         # the function sees its array arguments as StepArrays: NumPy on them tells the tracer
         seen = [step_view(item) if isinstance(item, np.ndarray) else item for item in items]
         args, kwargs = _substitute(args, kwargs, seen)
-        tracer = Tracer(seen)
+        tracer = Tracer(seen, self.fn)
         tracer.trace = trace
-        generators = random_states()
         with recording(tracer):
             result = self.fn(*args, **kwargs)
         result = _originals(result, seen, items)
-        drawn = random_draws(generators)
-        if drawn:
-            tracer.escape(drawn)
+        drawn = tracer.random.drawn()
+        if drawn is not None:
+            tracer.escape(f"a NumPy random draw from {drawn} outside the library's ops (a replay would "
+                          "repeat the recorded numbers; tl.randn, tl.rand, tl.randint and nn.Dropout "
+                          "draw afresh)")
         if tracer.unsupported is None and not tracer.has_backward and any(
                 value.requires_grad for value in values_in(result)):
             tracer.escape("the function returns a Value that requires grad without calling backward() "

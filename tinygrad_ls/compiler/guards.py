@@ -132,20 +132,24 @@ def _python_state(g: _Builder, tracer, function) -> None:
             g.cell(cell, _contents(cell), f"the variable {name!r} that {code.co_name} reads from its closure")
 
 
-def closure_cells(code, library: bool) -> list:
+def closure_cells(code, library: bool, frame, function) -> list:
     """``(name, cell, value now)`` for the closure cells of the user's functions running
-    ``code`` (found through the garbage collector, once per recording, only for closures)."""
+    ``code``: ``function`` itself, a function the caller's frame names (a local, a closure
+    variable or a global of it), else found through the garbage collector (a full scan)."""
     if library or not code.co_freevars or set(code.co_freevars) == {'__class__'}:
         return []
     if code.co_name.startswith('<') and code.co_name != '<lambda>':  # comprehensions: the caller's locals
         return []
-    found = []
-    for owner in gc.get_referrers(code):
-        if isinstance(owner, types.FunctionType) and owner.__code__ is code:
-            for name, cell in zip(code.co_freevars, owner.__closure__ or ()):
-                if name != '__class__':
-                    found.append((name, cell, _contents(cell)))
-    return found
+    owners = [function] if getattr(function, '__code__', None) is code else []
+    caller = frame.f_back
+    if not owners and caller is not None:
+        owners = [value for value in (*caller.f_locals.values(), *caller.f_globals.values())
+                  if isinstance(value, types.FunctionType) and value.__code__ is code]
+    if not owners:
+        owners = [owner for owner in gc.get_referrers(code)
+                  if isinstance(owner, types.FunctionType) and owner.__code__ is code]
+    return [(name, cell, _contents(cell)) for owner in owners
+            for name, cell in zip(code.co_freevars, owner.__closure__ or ()) if name != '__class__']
 
 
 def _contents(cell):

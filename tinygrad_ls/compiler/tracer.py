@@ -18,6 +18,7 @@ import numpy as np
 from .. import tracing
 from ..mode import modes
 from ..nn.module import Module
+from ..random_watch import RandomWatch
 from ..value import Value
 from .code import Literal, PlanCode
 from .guards import closure_cells
@@ -40,8 +41,9 @@ class Tracer(SweepRecorder, tracing.Tape):
     """The state of one recording. ``inputs``: the call's arrays and Values, in order (the
     plan reads them as ``inputs[i]`` at every replay)."""
 
-    def __init__(self, inputs: list) -> None:
+    def __init__(self, inputs: list, function=None) -> None:
         self.code = PlanCode()
+        self.function = function  # the compiled function (its closure is read without a search)
         for name, helper in HELPERS.items():
             self.code.constant_named(helper, name)
         self.arrays: dict = {}    # id(ndarray) -> the local that holds it at replay
@@ -59,6 +61,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         self.trace: list | None = None  # (label, array) of every traced result, for check=N
         self.input_items = inputs
         self.by_memory: dict = {}  # memory key of an input array -> its local (np.asarray views of it)
+        self.random = RandomWatch()  # the generators the call could draw from, with their states
         for index, item in enumerate(inputs):
             if isinstance(item, Value):
                 holder = self._define('x', 'item', str(index), ('inputs',), 'input', f"input {index}")
@@ -160,6 +163,7 @@ class Tracer(SweepRecorder, tracing.Tape):
         that changes them must not guard the changed ones)."""
         if id(module) not in self.modules:
             self.modules[id(module)] = (module, module.training, dict(module.__dict__))
+            self.random.see_module(module, type(module).__name__)
 
     def function_ran(self, frame) -> None:
         """Note the globals and closure cells a function may read, as they are at its first call."""
@@ -172,7 +176,10 @@ class Tracer(SweepRecorder, tracing.Tape):
                 return
             read = {name: module_globals[name] for name in code.co_names
                     if name in module_globals and not name.startswith('__')}
-            self.functions[code] = (module_globals, library, read, closure_cells(code, library))
+            if not library:
+                self.random.see_frame(frame)
+            cells = closure_cells(code, library, frame, self.function)
+            self.functions[code] = (module_globals, library, read, cells)
 
     def created(self, value: Value) -> None:
         """A leaf made in the step (``Value(...)``, ``nn.Parameter(...)``): made afresh at each

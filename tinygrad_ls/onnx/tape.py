@@ -25,9 +25,9 @@ import numpy as np
 from .. import tracing
 from ..nn.module import Module
 from ..ops.base import Function, constant
+from ..random_watch import RandomWatch
 from ..value import Value
 from .errors import ExportError
-from .randomness import RandomWatch
 
 _MODULE_CALL = Module.__call__.__code__
 

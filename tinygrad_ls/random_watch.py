@@ -1,13 +1,12 @@
-"""``RandomWatch``: NumPy random generators that drew numbers while the model ran.
+"""``RandomWatch``: NumPy random generators that drew numbers while a call was traced.
 
-``tracing.Tape.profile`` reports random draws through ``c_call`` profile events, but NumPy's
-``Generator`` and ``RandomState`` methods are Cython functions, for which CPython sends no
-such event (NumPy 2 with Cython 3: ``rng.standard_normal`` and ``np.random.rand`` pass
-unseen). So the exporter also compares generator states: ``np.random``'s global one, and
-every ``Generator``/``RandomState`` it can find before it is used — attributes of the
-modules that ran, globals and closure cells read by the user's functions that ran. A state
-that changed during the call is a draw the file would freeze. (A generator made and used
-inside ``forward`` without being stored is not found; see docs/onnx.md.)
+NumPy's ``Generator`` and ``RandomState`` methods are C (Cython) functions, which no profile
+function sees, so a tape (``tl.compile``'s tracer, the ONNX exporter) compares generator
+states instead: ``np.random``'s global one, and every ``Generator``/``RandomState`` it finds
+before it is used — attributes of the modules that ran, globals, closure cells and arguments
+of the user's functions that ran. A state that changed during the call is a draw a replay or
+a file would freeze. (A generator made and used inside the call without being stored is not
+found; see docs/compile.md and docs/onnx.md.)
 """
 from __future__ import annotations
 
@@ -41,8 +40,17 @@ class RandomWatch:
         self.see(np.random.mtrand._rand, "np.random's global generator (np.random.rand, normal, ...)")
 
     def see(self, obj, where: str) -> None:
-        if isinstance(obj, _GENERATORS) and id(obj) not in self.seen:
-            self.seen[id(obj)] = (obj, _state(obj), where)
+        """Note ``obj`` if it is a generator, or the generators directly inside a list, tuple or
+        dict ``obj`` (``rngs[0]``, ``config['rng']``)."""
+        if isinstance(obj, (list, tuple)):
+            items = obj
+        elif isinstance(obj, dict):
+            items = obj.values()
+        else:
+            items = (obj,)
+        for item in items:
+            if isinstance(item, _GENERATORS) and id(item) not in self.seen:
+                self.seen[id(item)] = (item, _state(item), where)
 
     def see_module(self, module, path: str) -> None:
         for name, value in vars(module).items():
