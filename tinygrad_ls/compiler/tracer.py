@@ -59,7 +59,6 @@ class Tracer(SweepRecorder, tracing.Tape):
         self.has_backward = False
         self.paused_sweeps = 0
         self.trace: list | None = None  # (label, array) of every traced result, for check=N
-        self.input_items = inputs
         self.by_memory: dict = {}  # memory key of an input array -> its local (np.asarray views of it)
         self.random = RandomWatch()  # the generators the call could draw from, with their states
         for index, item in enumerate(inputs):
