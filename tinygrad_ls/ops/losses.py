@@ -2,15 +2,11 @@
 nll_loss; mse, l1, huber, and binary cross-entropy on logits and on probabilities (each
 weighted and reduced in the same op).
 
-They are fused (one node each) because they run on every training step and because the fused
-forms are the stable ones (a shifted log-softmax; the logits losses never exponentiate a
-positive number; those formulas live in ``reduce.py`` and ``elementwise.py``). Each backward
-uses operators shared by ndarrays and Values, so second derivatives work.
-
-``nn.functional`` checks the arguments that do not depend on the numbers (shapes, dtypes,
-settings) before calling an op; what reads the numbers (NaN/±inf, class indices in range, a
-mean over no target) is checked here, inside ``forward`` (``loss_checks.py``), so that a step
-replayed by ``tl.compile`` refuses bad data exactly as an eager one does.
+Fused (one node each): they run at every step, and the fused forms are the stable ones
+(``reduce.py``, ``elementwise.py``); backwards use operators shared by ndarrays and Values, so
+second derivatives work. What reads the numbers (NaN/±inf, class indices, a mean over no
+target) is checked inside ``forward`` (``loss_checks.py``): a compiled replay refuses bad data
+as eager code does.
 """
 from __future__ import annotations
 
@@ -24,9 +20,8 @@ from .loss_checks import check_class_indices, check_finite, check_scores, data_e
 from .reduce import log_softmax
 
 REDUCTIONS = ('mean', 'sum', 'none')
-LOG_CLAMP = -100.0     # binary_cross_entropy clamps its logs here, like PyTorch
-# ... and divides its gradient by max(p (1 - p), 1e-12), that constant being a C float there
-BCE_GRAD_EPS = float(np.float32(1e-12))
+LOG_CLAMP = -100.0  # binary_cross_entropy clamps its logs here, like PyTorch, and divides its
+BCE_GRAD_EPS = float(np.float32(1e-12))  # gradient by max(p (1 - p), 1e-12), a C float there
 
 
 class _ClassIndexLoss(Function):
@@ -237,30 +232,36 @@ class ElementwiseLoss(Function):
     def elementwise(self, a, b):
         raise NotImplementedError
 
-    def check(self, a, b) -> None:
-        """The data checks (``loss_checks``): finite input, target and weight."""
+    def check(self, a, b) -> None:  # (loss_checks: finite input, target and weight)
         check_finite(self.name, 'input', a)
         check_finite(self.name, 'target', b)
         if self.weight is not None:
             check_finite(self.name, 'weight', self.weight)
 
     def forward(self, a, b):
-        self.check(a, b)
         loss = self.elementwise(a, b)
         if self.weight is not None:
             loss = loss * self.weight
         self.scale = 1
         if self.reduction == 'none':
-            return loss
+            return self._checked(loss, loss, a, b)
         total = np.add.reduce(loss, axis=None)
         if self.reduction == 'sum':
-            return total
+            return self._checked(total, total, a, b)
         count = self.weight.sum() if self.mean_over_weight and self.weight is not None else loss.size
         if not count:  # an empty mean (or weights summing to 0) is nan, as in PyTorch
             self.scale = np.nan
             return total * np.nan
         self.scale = 1 / count
-        return total / count
+        return self._checked(total / count, total, a, b)
+
+    def _checked(self, result, summary, a, b):
+        """``result``, checked: NaN/±inf in any argument makes the loss NaN or inf, so a finite
+        ``summary`` (the total or the elementwise losses) proves them finite; a non-finite one
+        (bad data, or an overflow, which passes) runs the checks that name the bad element."""
+        if not np.isfinite(summary).all():
+            self.check(a, b)
+        return result
 
     def upstream(self, grad):
         """The gradient reaching each element's loss: ``grad`` times the mean's ``1 / count``
@@ -374,8 +375,7 @@ class BinaryCrossEntropy(ElementwiseLoss):
     """
     name = 'binary_cross_entropy'
 
-    def check(self, p, y) -> None:
-        """Finite input, target and weight, and every input a probability in [0, 1]."""
+    def check(self, p, y) -> None:  # (and every input a probability in [0, 1]: else a log is NaN)
         super().check(p, y)
         if p.size and not (p.min() >= 0 and p.max() <= 1):
             raise data_error(f"{self.name}: every element of input must be a probability in [0, 1], "
