@@ -582,7 +582,8 @@ def test_random_edits_between_calls_keep_compiled_equal_to_eager(edits):
         if i:
             apply_edit(objects, edits[(i - 1) % len(edits)], i)
     _, _, step, caught = twin_runs(build, len(edits) + 1, between)
-    assert not caught
+    # an edit before every call can only end in calls that run eagerly, after one warning
+    assert all('calls in a row' in str(warning.message) for warning in caught) and len(caught) <= 1
 
 
 @pytest.mark.parametrize('bad', ['class index -1', 'class index 3', 'nan input', 'inf target'])
