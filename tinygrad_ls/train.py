@@ -12,14 +12,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from . import compiler
-from .compiler import eager
-from .distributed.comm import all_reduce, get_rank, get_world_size
 from .mode import no_grad
 from .optim.plateau import ReduceLROnPlateau
+from .tracing import replayed
 from .value import Value, data_of, to_numpy
+
+
+def _comm():
+    """The process group of ``tl.distributed`` (imported when ``fit`` runs, not with the package;
+    a world of one process until ``tl.distributed.init()``)."""
+    from .distributed import comm
+    return comm
 
 
 class History:
@@ -173,9 +177,9 @@ def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int
 def _sum_over_ranks(numbers: list[float]) -> list[float]:
     """``numbers`` summed over the processes of ``tl.distributed`` (as they are in one process):
     the training and validation means are weighted by every rank's sample count."""
-    if get_world_size() == 1:
+    if _comm().get_world_size() == 1:
         return numbers
-    return all_reduce(np.array(numbers, dtype=np.float64), op='sum').tolist()
+    return _comm().all_reduce(np.array(numbers, dtype=np.float64), op='sum').tolist()
 
 
 class _LossNotFinite(ArithmeticError):
@@ -184,7 +188,7 @@ class _LossNotFinite(ArithmeticError):
         self.value, self.output = value, output
 
 
-@eager
+@replayed
 def _check_loss(loss, output) -> None:
     """Refuse a loss that is not a single finite number, before backward() and step() (a step
     on it would make every parameter nan, silently). Replayed at every step of a compiled fit."""
@@ -203,7 +207,8 @@ def _compiled_step(model, loss_fn: Callable, optimizer):
         loss.backward()
         optimizer.step()
         return loss
-    return compiler.compile(train_step)
+    from .compiler import compile as compile_step  # imported when used: tl.compile is optional
+    return compile_step(train_step)
 
 
 def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Callable]) -> dict[str, float]:
@@ -233,7 +238,7 @@ def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Cal
             raise ValueError("fit: the validation loader yielded no batches")
         logs = {'val_loss': total / count}
         for name, weighted in zip(metrics, sums[2:]):
-            logs[f"val_{name}"] = local[name] if get_world_size() == 1 else weighted / count
+            logs[f"val_{name}"] = local[name] if _comm().get_world_size() == 1 else weighted / count
     return logs
 
 
@@ -308,7 +313,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     best_val, epochs_without_improvement = math.inf, 0
     was_training = getattr(model, 'training', True)
     step = _compiled_step(model, loss_fn, optimizer) if compile else None
-    show = progress and get_rank() == 0  # with tl.distributed only rank 0 draws the bar
+    show = progress and _comm().get_rank() == 0  # with tl.distributed only rank 0 draws the bar
+    from tqdm import tqdm  # imported when used: `import tinygrad_ls` stays light
     bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not show, leave=True)
     sampler = getattr(train_loader, 'sampler', None)
     try:
