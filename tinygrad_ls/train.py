@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import is_int
 from .mode import no_grad
 from .optim.plateau import ReduceLROnPlateau
 from .tracing import replayed
@@ -293,12 +294,12 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         if not iterable and (loader is not None or name == 'train_loader'):
             raise TypeError(f"fit: {name} must be an iterable of batches (e.g. a DataLoader), "
                             f"got {type(loader).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+    if not is_int(epochs) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
     if patience is not None:
         if val_loader is None:
             raise ValueError("fit: patience (early stopping on the validation loss) needs a val_loader")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        if not is_int(patience) or patience < 1:
             raise ValueError(f"fit: patience must be an int >= 1, got {patience!r}")
     if not min_delta >= 0:
         raise ValueError(f"fit: min_delta must be >= 0, got {min_delta!r}")

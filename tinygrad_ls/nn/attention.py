@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..checks import is_int
 from ..dtypes import get_default_dtype
 from ..value import Value, data_of
 from . import functional as F
@@ -38,7 +39,7 @@ class MultiheadAttention(Module):
         super().__init__()
         name = type(self).__name__
         for argument, size in (('embed_dim', embed_dim), ('num_heads', num_heads)):
-            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+            if not is_int(size) or size <= 0:
                 raise ValueError(f"{name}: {argument} must be a positive int, got {size!r}")
         if embed_dim % num_heads:
             raise ValueError(f"{name}: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tracing
-from ..checks import check_number
+from ..checks import check_int, check_number
 from ..mode import modes
 from ..ops import losses as ops
 from ..ops import random as random_ops
@@ -96,8 +96,7 @@ def one_hot(indices, num_classes: int = -1) -> Value:
     if array.dtype.kind not in 'iu':
         raise TypeError(f"{name}: indices must be integers, got dtype {array.dtype} (shape {array.shape})"
                         + (_INDEX_HINT if array.dtype.kind == 'f' else ''))
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
-        raise TypeError(f"{name}: num_classes must be an int, got {num_classes!r}")
+    check_int(name, 'num_classes', num_classes)
     if num_classes < -1:
         raise ValueError(f"{name}: num_classes must be -1 (the largest index + 1) or a "
                          f"non-negative int, got {num_classes}")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from ..checks import check_number
+from ..checks import check_number, is_int
 from ..ops import activations as ops
 from ..value import Value
 
@@ -98,7 +96,7 @@ def check_softplus_options(name: str, beta: float, threshold: float) -> tuple:
 
 def check_dim(name: str, dim) -> int | None:
     """``dim`` if it is an int or None (TypeError otherwise: PyTorch's softmax takes one axis)."""
-    if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool)):
+    if dim is not None and (not is_int(dim)):
         raise TypeError(f"{name}: dim must be an int or None, got {dim!r}")
     return dim
 
