@@ -37,6 +37,14 @@ def check_int(caller: str, argument: str, value: Any, minimum: int | None = None
     return int(value)
 
 
+def check_probability(caller: str, p: Any, argument: str = 'p') -> float:
+    """``p`` if it is a number in [0, 1] (a dropout probability): TypeError for a non-number,
+    ValueError out of range, naming ``caller`` and ``argument``."""
+    if not 0.0 <= check_number(caller, argument, p) <= 1.0:
+        raise ValueError(f"{caller}: {argument} must be in [0, 1], got {p!r}")
+    return p
+
+
 def first_index(mask) -> tuple:
     """The index (a tuple of ints) of the first True element of the boolean array ``mask``."""
     return tuple(int(i) for i in np.argwhere(mask)[0])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..checks import check_int, is_int
+from ..checks import check_int, check_probability, is_int
 from ..dtypes import get_default_dtype
 from ..random import generator
 from ..value import Value, data_of
@@ -147,7 +147,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        F.check_probability('Dropout', p)
+        check_probability('Dropout', p)
         self.p = p
 
     def forward(self, x) -> Value:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..checks import is_int, is_number
+from ..checks import check_probability, is_int, is_number
 from ..mode import no_grad
 from ..value import Value
 from . import functional as F
@@ -145,7 +145,7 @@ def _check_options(r, alpha, dropout) -> None:
         raise ValueError(f"LoRALinear: r must be a positive int, got {r!r}")
     if not is_number(alpha) or not math.isfinite(alpha):
         raise ValueError(f"LoRALinear: alpha must be a finite number, got {alpha!r}")
-    F.check_probability('LoRALinear', dropout)
+    check_probability('LoRALinear', dropout, 'dropout')
 
 
 def _matcher(target) -> Callable[[str], bool]:

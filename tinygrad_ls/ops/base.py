@@ -174,11 +174,17 @@ def constant(arg):
     raise TypeError(f"unsupported operand of type {type(arg).__name__}")
 
 
-def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
-    """The same kind of error (IndexError, ValueError or TypeError), naming the op and shapes."""
+def rephrased(error: Exception, message: str) -> Exception:
+    """``message`` in the builtin kind of ``error`` (IndexError, ValueError or TypeError: NumPy
+    raises subclasses of them that take other arguments)."""
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
+    return kind(message)
+
+
+def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
+    """The same kind of error, naming the op and the input shapes."""
     shapes = ', '.join(str(np.shape(data_of(arg))) for arg in args)
-    return kind(f"{op}: {error} (input shapes: {shapes})")
+    return rephrased(error, f"{op}: {error} (input shapes: {shapes})")
 
 
 def _check_finite(array, where: str) -> None:
