@@ -61,3 +61,14 @@ def test_unknown_names_raise_attribute_error():
     for module in (tl, tl.testing, tl.render):
         with pytest.raises(AttributeError, match='no_such_name'):
             module.no_such_name  # noqa: B018
+
+
+def test_no_module_shadows_a_top_level_one():
+    """`checks.py`, `random.py` name one module each (the battery's checks, the ops that draw and
+    the ONNX validation have their own names), and the package source names no moved function."""
+    from pathlib import Path
+    package = Path(tl.__file__).parent
+    top = {path.name for path in package.glob('*.py')} - {'__init__.py'}
+    clashes = [str(path.relative_to(package)) for path in package.glob('*/*.py') if path.name in top]
+    assert clashes == []
+    assert 'function.sequence_mark' not in (package / 'render' / 'graph.py').read_text()

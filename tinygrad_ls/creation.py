@@ -1,6 +1,6 @@
 """Functions that make new leaf Values: zeros, ones, full, eye, arange, linspace, the
 ``*_like`` forms, and random draws (randn, rand, randint, randn_like) from ``manual_seed``'s
-generator. The draws are ops (``ops/random.py``) that draw in their ``forward``, so that a step
+generator. The draws are ops (``ops/draws.py``) that draw in their ``forward``, so that a step
 compiled by ``tl.compile`` draws anew at every replay."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from .checks import is_int
 from .dtypes import as_array, get_default_dtype
-from .ops import random as random_ops
+from .ops import draws as random_ops
 from .value import Value, to_numpy
 
 

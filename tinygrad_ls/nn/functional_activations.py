@@ -10,7 +10,7 @@ import warnings
 
 from ..checks import check_number, check_probability, is_int
 from ..ops import activations as ops
-from ..ops import random as random_ops
+from ..ops import draws as random_ops
 from ..value import Value
 
 GELU_APPROXIMATIONS = ('none', 'tanh')

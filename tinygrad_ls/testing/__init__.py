@@ -18,7 +18,7 @@ __all__ = ['assert_close', 'check_op', 'CheckReport', 'Check', 'strategies']
 # Each imported on first use: the pytest plugin (``testing/plugin.py``) is loaded by every
 # pytest run in an environment that has tinygrad_ls, and imports this package first.
 __getattr__, __dir__ = lazy.attributes(__name__, globals(), {
-    'assert_close': '.compare', 'check_op': '.battery', 'CheckReport': '.battery', 'Check': '.checks',
-    'strategies': '.strategies', 'compare': '.compare', 'battery': '.battery', 'checks': '.checks',
-    'diagnosis': '.diagnosis', 'plugin': '.plugin',
+    'assert_close': '.compare', 'check_op': '.battery', 'CheckReport': '.battery',
+    'Check': '.battery_checks', 'strategies': '.strategies', 'compare': '.compare', 'battery': '.battery',
+    'battery_checks': '.battery_checks', 'diagnosis': '.diagnosis', 'plugin': '.plugin',
 })
