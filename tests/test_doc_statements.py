@@ -121,3 +121,16 @@ def test_backward_always_gets_out_and_saves_output_only_guards_it():
     text = _doc('testing.md')
     assert 'always receives the result `out`' in text
     assert '# backward reads its result as well as its input' not in text
+
+
+def test_readme_says_what_each_demo_and_test_needs():
+    text = (DOCS.parent / 'README.md').read_text()
+    readme = ' '.join(text.split())
+    rows = {line.split('|')[1].strip(' `'): line for line in text.splitlines()
+            if line.startswith('| `') and '.py` |' in line}
+    assert "[onnx]" in rows['export_onnx.py'] and "[distributed]" in rows['ddp_digits.py']
+    assert 'mpirun' in rows['ddp_digits.py'] and 'minutes' in rows['gpt_pretrain.py']
+    assert 'minutes' in rows['gpt_finetune.py']
+    for needed in ("`[torch]`", "`[onnx]`", "`[distributed]`", 'parity tests', 'TL_THREADS', 'pytest -rs'):
+        assert needed in readme, needed
+    assert (DOCS.parent / 'demos' / 'blas_threads.py').exists()
