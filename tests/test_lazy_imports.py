@@ -72,3 +72,14 @@ def test_no_module_shadows_a_top_level_one():
     clashes = [str(path.relative_to(package)) for path in package.glob('*/*.py') if path.name in top]
     assert clashes == []
     assert 'function.sequence_mark' not in (package / 'render' / 'graph.py').read_text()
+
+
+def test_the_op_clock_and_the_anomaly_check_live_in_mode():
+    from tinygrad_ls import mode
+    from tinygrad_ls.ops import base
+    assert not hasattr(base, 'edits') and not hasattr(base, '_check_finite')
+    first = mode.sequence_mark()
+    op = tl.Value([1.0], requires_grad=True) * 2
+    assert op._fn.sequence > first and mode.sequence_mark() > op._fn.sequence
+    with pytest.raises(RuntimeError, match='detect_anomaly: here produced nan'):
+        mode.check_finite(tl.Value([float('nan')]), 'here')

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import tracing
-from .mode import modes
-from .ops.base import edits, rephrased, sequence_mark
+from .mode import edits, modes, sequence_mark
+from .ops.base import rephrased
 from .ops.shapes import normalize_index
 from .value import Value, operand_data
 

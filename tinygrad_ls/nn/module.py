@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 from .. import tracing
-from ..mode import modes
-from ..ops.base import sequence_mark
+from ..mode import modes, sequence_mark
 from . import state
 from .parameter import Parameter
 from .registry import Registry

@@ -9,7 +9,7 @@ and a picture must also show the data and constants.) Nodes are numbered in that
 same output, whatever the objects' ``id()`` or the global op counter.
 
 Module clusters: ``Module.__call__`` brackets every forward call with two numbers from the op
-counter (``ops.base.sequence_mark``) and keeps them as ``_last_call_span``. An op belongs to
+counter (``mode.sequence_mark``) and keeps them as ``_last_call_span``. An op belongs to
 the innermost module whose span contains its ``fn.sequence``; a Value to the module of the op
 that made it; a parameter to the module that registers it (``named_parameters``). Spans are
 those of each module's most recent call.
