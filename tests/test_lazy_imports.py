@@ -83,3 +83,12 @@ def test_the_op_clock_and_the_anomaly_check_live_in_mode():
     assert op._fn.sequence > first and mode.sequence_mark() > op._fn.sequence
     with pytest.raises(RuntimeError, match='detect_anomaly: here produced nan'):
         mode.check_finite(tl.Value([float('nan')]), 'here')
+
+
+def test_a_no_grad_module_call_stamps_no_span():
+    model = tl.nn.Linear(2, 2)
+    with tl.no_grad():
+        model(tl.Value([[1.0, 2.0]]))
+    assert '_last_call_span' not in vars(model)  # nothing recorded, nothing to draw
+    model(tl.Value([[1.0, 2.0]]))
+    assert '_last_call_span' in vars(model)
