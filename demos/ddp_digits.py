@@ -80,4 +80,6 @@ def main(epochs: int = 20, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3
 
 
 if __name__ == '__main__':
+    import blas_threads  # (demos/ is on the path of `python demos/NAME.py`)
+    blas_threads.limit(say=False)  # one BLAS thread per rank (each rank is a process)
     main()

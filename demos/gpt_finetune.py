@@ -205,6 +205,8 @@ def main(snippet_chars: int = 128, per_class: int = 200, test_size: float = 0.25
 
 
 if __name__ == '__main__':
+    import blas_threads  # (demos/ is on the path of `python demos/NAME.py`)
+    blas_threads.limit()  # one BLAS thread: as fast for these small matrices, much faster under load
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--epochs', type=int, default=4)
     parser.add_argument('--per-class', type=int, default=200)

@@ -200,6 +200,8 @@ def main(n_layer: int = 3, n_head: int = 4, n_embd: int = 96, block_size: int = 
 
 
 if __name__ == '__main__':
+    import blas_threads  # (demos/ is on the path of `python demos/NAME.py`)
+    blas_threads.limit()  # one BLAS thread: as fast for these small matrices, much faster under load
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--long', action='store_true', help='a larger model trained longer')
     parser.add_argument('--eager', action='store_true', help='run the training step eagerly, not compiled')

@@ -140,6 +140,8 @@ def main(epochs: int = 25, hidden: tuple[int, ...] = (128, 64), lr: float = 3e-3
 
 
 if __name__ == '__main__':
+    import blas_threads  # (demos/ is on the path of `python demos/NAME.py`)
+    blas_threads.limit()  # one BLAS thread: as fast for these small matrices, much faster under load
     try:
         main(required_accuracy=REQUIRED_TEST_ACCURACY, compile='--eager' not in sys.argv[1:])
     except RuntimeError as error:

@@ -5,16 +5,47 @@ tests/ is not a package; tests/conftest.py puts this folder on ``sys.path``.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from tinygrad_ls import Value, nn
 from tinygrad_ls.ops.base import Function
 from tinygrad_ls.value import data_of
 
 DEMOS = Path(__file__).resolve().parent.parent / 'demos'
+
+# The optional packages of the demos, benchmarks and docs, and how to install each: where one
+# is missing, the tests that need it skip with this reason (the README's `pip install -e '.[dev]'`
+# has scikit-learn and matplotlib, not these extras; .ci/run installs them all).
+OPTIONAL = {'onnx': "pip install 'tinygrad_ls[onnx]'", 'onnxruntime': "pip install 'tinygrad_ls[onnx]'",
+            'torch': "pip install 'tinygrad_ls[torch]'", 'torchmetrics': "pip install 'tinygrad_ls[torch]'",
+            'mpi4py': "pip install 'tinygrad_ls[distributed]' (and an MPI library)",
+            'sklearn': "pip install 'tinygrad_ls[demos]'", 'matplotlib': "pip install 'tinygrad_ls[demos]'",
+            'transformers': 'pip install transformers', 'tokenizers': 'pip install tokenizers',
+            'safetensors': 'pip install safetensors', 'threadpoolctl': 'pip install threadpoolctl',
+            'hypothesis': "pip install 'tinygrad_ls[dev]'"}
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+def missing_optional(name: str | None) -> str | None:
+    """The top-level package of module ``name`` if it is an optional one that is not installed."""
+    package = (name or '').split('.')[0]
+    if package in OPTIONAL and importlib.util.find_spec(package) is None:
+        return package
+    return None
+
+
+def skip_without(what: str, error_text: str) -> None:
+    """Skip (with the reason) when ``error_text`` (an exception or a subprocess's stderr) is the
+    ModuleNotFoundError of an optional package that is not installed; otherwise return."""
+    for name in _NO_MODULE.findall(error_text):
+        package = missing_optional(name)
+        if package is not None:
+            pytest.skip(f"{what} needs {package}: {OPTIONAL[package]}")
 
 
 def leaf(data, dtype=np.float64, *, requires_grad: bool = True, name: str | None = None) -> Value:
@@ -28,7 +59,13 @@ def load_demo(name: str) -> ModuleType:
     module-level state as a new run would."""
     spec = importlib.util.spec_from_file_location(f"demo_{name}", DEMOS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as error:
+        package = missing_optional(error.name)
+        if package is None:
+            raise
+        pytest.skip(f"demos/{name}.py needs {package}: {OPTIONAL[package]}")
     return module
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import skip_without
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / 'benchmarks'
 
@@ -20,6 +21,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / 'benchmarks'
 def test_benchmark_script_runs_and_prints_its_table(arguments, columns):
     result = subprocess.run([sys.executable, *arguments], cwd=BENCHMARKS, capture_output=True, text=True,
                             timeout=600)
+    if result.returncode != 0:
+        skip_without(f"benchmarks/{arguments[0]}", result.stderr)
     assert result.returncode == 0, result.stderr
     for column in columns:
         assert column in result.stdout, (column, result.stdout)

@@ -6,19 +6,39 @@ Conventions of the pages:
 - a ```python block whose first line is ``# file: NAME`` is written to NAME instead of run,
   and files named ``test_*.py`` are then run with pytest;
 - ```pycon blocks are doctests sharing one namespace per page.
+
+A page whose snippets import an optional package (``[onnx]``, ``[torch]``, ...) is skipped, with
+the reason, where that package is not installed (the README's ``pip install -e '.[dev]'``).
 """
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import OPTIONAL
 
 DOCS = Path(__file__).resolve().parent.parent / 'docs'
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
+
+
+IMPORT = re.compile(r"^(?:>>> |\.\.\. )?\s*(?:import|from)\s+(\w+)", re.M)
+
+
+def _missing_packages(text: str) -> list[str]:
+    """The optional packages that the page's run snippets import and that are not installed."""
+    needed = set()
+    for match in FENCE.finditer(text):
+        language, body = match.group(1), match.group(2)
+        if language == 'pycon' or (language == 'python' and not body.startswith('# file: ')):
+            needed |= {name for name in IMPORT.findall(body) if name in OPTIONAL}
+            if 'tl.onnx.export' in body:
+                needed |= {'onnx', 'onnxruntime'}
+    return sorted(name for name in needed if importlib.util.find_spec(name) is None)
 
 
 def _pages() -> list:
@@ -33,6 +53,10 @@ def _run(arguments: list, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize('page', _pages(), ids=lambda page: page.name)
 def test_snippets_of_page(page: Path, tmp_path: Path) -> None:
     text = page.read_text()
+    missing = _missing_packages(text)
+    if missing:
+        how = '; '.join(sorted({OPTIONAL[name] for name in missing}))
+        pytest.skip(f"{page.name} needs {', '.join(missing)}: {how}")
     blocks = [(m.group(1), m.group(2), text.count('\n', 0, m.start()) + 1) for m in FENCE.finditer(text)]
     failures, test_files = [], []
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()

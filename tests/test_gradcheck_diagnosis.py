@@ -282,3 +282,45 @@ def test_diagnose_directly_needs_a_numeric_justification():
                                            rtol=1e-3)
     assert message.startswith('gradcheck: input 0 (w), element (1,), output element 1')
     assert found is None and worst == (1, 1)
+
+
+class UntransposedWeight(Function):
+    """``x @ W`` whose backward for ``x`` uses ``W`` where ``W.T`` belongs (runs for square W)."""
+    name = 'untransposed_weight'
+
+    def forward(self, x, w):
+        return x @ w
+
+    def backward(self, grad, out, x, w):
+        return grad @ w, x.T @ grad
+
+
+class UntransposedLeft(Function):
+    """``A @ x`` whose backward for ``x`` uses ``A`` where ``A.T`` belongs."""
+    name = 'untransposed_left'
+
+    def forward(self, a, x):
+        return a @ x
+
+    def backward(self, grad, out, a, x):
+        return grad @ x.T, a @ grad
+
+
+@pytest.mark.parametrize('op, shapes, index, operand', [
+    (UntransposedWeight, ((4, 3), (3, 3)), 0, 'W.T'),
+    (UntransposedLeft, ((3, 3), (3, 2)), 1, 'A.T')])
+def test_a_matmul_backward_with_the_untransposed_operand_is_diagnosed(op, shapes, index, operand):
+    inputs = [normal(*shape, seed=i + 7) for i, shape in enumerate(shapes)]
+    error = failure(lambda u, v: op.apply(u, v), *inputs)
+    assert error.input_index == index
+    assert error.diagnosis.kind == 'transposed'
+    assert 'This looks like: a transposed gradient: the backward of a matrix product' in str(error)
+    assert f'({operand})' in str(error)
+
+
+def test_check_op_says_transposed_for_a_matmul_backward_with_w():
+    x, w = normal(4, 3, seed=11), normal(3, 3, seed=12)
+    with pytest.raises(tl.GradcheckError) as caught:
+        tl.testing.check_op(UntransposedWeight.apply, x, w)
+    first = caught.value.report['first_derivatives']
+    assert first.passed is False and 'This looks like: a transposed gradient' in first.detail

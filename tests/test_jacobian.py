@@ -97,3 +97,12 @@ def test_matches_torch_autograd_functional(torch):
     ours = tl.hessian(scalar, Value(y))
     theirs = F.hessian(scalar, torch.tensor(y))
     np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_jacobian_rows_is_the_loop_of_jacobian_and_gradcheck():
+    from tinygrad_ls.derivatives import jacobian_rows
+    x = tl.Value(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = x * x
+    rows = [gradients[0].data for gradients in jacobian_rows(y, [x])]
+    np.testing.assert_array_equal(np.stack(rows), np.diag([2.0, 4.0, 6.0]))
+    np.testing.assert_array_equal(tl.jacobian(lambda v: v * v, x).data, np.stack(rows))

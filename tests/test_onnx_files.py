@@ -72,7 +72,7 @@ def test_opsets_outside_what_onnx_and_onnxruntime_load_are_refused(tmp_path):
 
 @pytest.mark.parametrize('opset', [17, 18, 'newest'])
 def test_every_supported_opset_exports_reductions_and_norms(opset, tmp_path):
-    from tinygrad_ls.onnx.checks import ort_max_opset
+    from tinygrad_ls.onnx.validation import ort_max_opset
     if opset == 'newest':
         opset = min(onnx.defs.onnx_opset_version(), ort_max_opset(onnx.defs.onnx_opset_version()))
     model = nn.Sequential(nn.Linear(5, 6), nn.LayerNorm(6), Reader(

@@ -15,7 +15,7 @@ import tinygrad_ls as tl
 from tinygrad_ls import nn
 from tinygrad_ls.nn import functional as F
 from tinygrad_ls.onnx import ExportError, UnsupportedOpError, export
-from tinygrad_ls.ops.random import Randn
+from tinygrad_ls.ops.draws import Randn
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')

@@ -152,3 +152,17 @@ def test_grad_takes_a_sequence_for_several_outputs_and_names_a_length_mismatch()
     np.testing.assert_allclose(g.data, [1 + 4.0, 1 + 8.0])
     with pytest.raises(ValueError, match='2 outputs but 1 grad_outputs'):
         tl.grad([x.sum(), (x * x).sum()], x, grad_outputs=np.float32(1))
+
+
+def test_check_int_and_is_int():
+    """One rule for "an int but not a bool" (``tinygrad_ls/checks.py``), used by every argument check."""
+    from tinygrad_ls.checks import check_int, is_int
+    assert is_int(3) and is_int(np.int64(3)) and is_int(np.uint8(0))
+    assert not any(is_int(v) for v in (True, np.bool_(True), 3.0, '3', None, np.array(3)))
+    assert check_int('f', 'n', np.int32(4), minimum=1) == 4 and type(check_int('f', 'n', np.int32(4))) is int
+    with pytest.raises(TypeError, match=r"f: n must be an int, got True"):
+        check_int('f', 'n', True)
+    with pytest.raises(ValueError, match=r"f: n must be an int >= 1, got 0"):
+        check_int('f', 'n', 0, minimum=1)
+    with pytest.raises(TypeError, match='Flatten: start_dim must be an int, got True'):
+        tl.nn.Flatten(start_dim=True)

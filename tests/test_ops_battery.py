@@ -217,6 +217,7 @@ def test_every_op_runs_some_checks():
 def test_custom_op_demo_prints_the_diagnosis_and_the_pass(capsys, tmp_path):
     from helpers import load_demo
 
+    pytest.importorskip('matplotlib', reason="the demo plots the failure: pip install 'tinygrad_ls[demos]'")
     demo = load_demo('custom_op')
     demo.main(plot_path=tmp_path / 'failure.png')
     printed = capsys.readouterr().out

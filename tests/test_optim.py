@@ -952,3 +952,20 @@ def test_exports():
         assert hasattr(lr_scheduler, name)
     assert issubclass(optim.AdamW, optim.Adam) and issubclass(optim.LBFGS, optim.Optimizer)
     assert 'lr: 0.1' in repr(optim.SGD([Parameter(P0.copy())], lr=0.1))
+
+
+@pytest.mark.parametrize('weight', [0.1, 0.3, 0.5, 0.9])
+def test_lerp_with_a_scratch_array_gives_the_same_bits(weight):
+    """Adam's first moment and RMSprop's average go through the one ``lerp_`` (PyTorch's two forms)."""
+    from tinygrad_ls.optim.optimizer import lerp_
+    rng = np.random.default_rng(0)
+    start, end = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
+    plain, scratched = start.copy(), start.copy()
+    lerp_(plain, end, weight)
+    lerp_(scratched, end, weight, np.empty_like(start))
+    if weight < 0.5:
+        expected = start + np.float32(weight) * (end - start)
+    else:
+        expected = end - (end - start) * np.float32(1.0 - weight)
+    np.testing.assert_array_equal(plain, expected)
+    np.testing.assert_array_equal(scratched, expected)

@@ -1,4 +1,4 @@
-"""Random draws and running counters inside op forwards (``ops/random.py``, ``BatchNorm``).
+"""Random draws and running counters inside op forwards (``ops/draws.py``, ``BatchNorm``).
 
 ``tl.compile`` records a step once and replays its ops' ``forward``; whatever changes from one
 call to the next must therefore happen in a forward. Checked here:
@@ -22,7 +22,7 @@ from helpers import leaf, normal
 import tinygrad_ls as tl
 from tinygrad_ls import nn
 from tinygrad_ls.nn import functional as F
-from tinygrad_ls.ops import random as random_ops
+from tinygrad_ls.ops import draws as random_ops
 from tinygrad_ls.random import generator
 
 SHAPES = [(7,), (3, 4), (2, 3, 5)]

@@ -4,9 +4,8 @@
     x = tl.Value([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2., 4.]
 """
-from . import compiler, data, datasets, distributed, metrics, models, nn, onnx, optim, testing, train
+from . import data, lazy, metrics, nn, optim, train
 from .combine import chunk, concat, maximum, minimum, split, stack, where
-from .compiler import compile
 from .creation import (
     arange,
     eye,
@@ -28,11 +27,19 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .linalg import least_squares
 from .mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed
-from .render import draw_graph, save_graph, to_mermaid
 from .serialization import load, save
 from .value import Value
 
 __version__ = '0.1.0'
+
+# Imported on first use (``tl.compile``, ``tl.onnx``, ...): ``import tinygrad_ls`` loads no
+# graphviz, tqdm, onnx or mpi4py, and the pytest plugin of every environment stays cheap.
+__getattr__, __dir__ = lazy.attributes(__name__, globals(), {
+    'compile': '.compiler', 'compiler': '.compiler',
+    'draw_graph': '.render', 'to_mermaid': '.render', 'save_graph': '.render', 'render': '.render',
+    'onnx': '.onnx', 'distributed': '.distributed', 'testing': '.testing',
+    'models': '.models', 'datasets': '.datasets',
+})
 
 __all__ = [
     'Value', 'backward', 'grad', 'no_grad', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',

@@ -21,6 +21,30 @@ def check_number(caller: str, argument: str, value: Any):
     return value
 
 
+def is_int(value: Any) -> bool:
+    """True for an integer: a Python int or a NumPy integer scalar, but not a bool
+    (``True`` as a size or an axis is a mistake, not 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(caller: str, argument: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as a Python int if it is an integer (``is_int``) of at least ``minimum``; else a
+    TypeError (not an integer) or a ValueError (too small) naming ``caller`` and ``argument``."""
+    if not is_int(value):
+        raise TypeError(f"{caller}: {argument} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{caller}: {argument} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_probability(caller: str, p: Any, argument: str = 'p') -> float:
+    """``p`` if it is a number in [0, 1] (a dropout probability): TypeError for a non-number,
+    ValueError out of range, naming ``caller`` and ``argument``."""
+    if not 0.0 <= check_number(caller, argument, p) <= 1.0:
+        raise ValueError(f"{caller}: {argument} must be in [0, 1], got {p!r}")
+    return p
+
+
 def first_index(mask) -> tuple:
     """The index (a tuple of ints) of the first True element of the boolean array ``mask``."""
     return tuple(int(i) for i in np.argwhere(mask)[0])

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .checks import is_int
 from .ops import select, shapes
 from .value import Value, to_numpy
 
@@ -26,7 +27,7 @@ def split(value: Value, split_size_or_sections, axis: int = 0, *, dim: int | Non
     axis's length). Each piece is a slice of ``value``, so gradients flow back into it."""
     axis = _one_axis('split', axis, dim)
     length = value.shape[axis]
-    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+    if is_int(split_size_or_sections):
         size = int(split_size_or_sections)
         if size <= 0:
             raise ValueError(f"split: split size must be positive, got {size} (shape {value.shape})")
@@ -43,7 +44,7 @@ def chunk(value: Value, chunks: int, axis: int = 0, *, dim: int | None = None) -
     """``torch.chunk``: at most ``chunks`` pieces of ``ceil(length / chunks)`` elements along
     ``axis`` (the last may be smaller, and there may be fewer pieces)."""
     axis = _one_axis('chunk', axis, dim)
-    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+    if not is_int(chunks) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
     length = value.shape[axis]
     return split(value, max(-(-length // int(chunks)), 1), axis)

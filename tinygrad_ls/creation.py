@@ -1,13 +1,14 @@
 """Functions that make new leaf Values: zeros, ones, full, eye, arange, linspace, the
 ``*_like`` forms, and random draws (randn, rand, randint, randn_like) from ``manual_seed``'s
-generator. The draws are ops (``ops/random.py``) that draw in their ``forward``, so that a step
+generator. The draws are ops (``ops/draws.py``) that draw in their ``forward``, so that a step
 compiled by ``tl.compile`` draws anew at every replay."""
 from __future__ import annotations
 
 import numpy as np
 
+from .checks import is_int
 from .dtypes import as_array, get_default_dtype
-from .ops import random as random_ops
+from .ops import draws as random_ops
 from .value import Value, to_numpy
 
 
@@ -19,7 +20,7 @@ def _shape_of(shape, caller: str) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     for size in shape:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        if not is_int(size):
             raise TypeError(f"{caller}: sizes must be ints, got {size!r} in shape {tuple(shape)!r}")
         if size < 0:
             raise ValueError(f"{caller}: sizes must be >= 0, got {size} in shape {tuple(shape)!r}")
@@ -85,14 +86,14 @@ def arange(start, stop=None, step=1, *, requires_grad: bool = False, dtype=None)
         start, stop = 0, start
     if step == 0:
         raise ValueError("arange: step must not be zero")
-    integral = all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in (start, stop, step))
+    integral = all(is_int(x) for x in (start, stop, step))
     resolved = np.dtype(dtype) if dtype is not None else np.int64 if integral else get_default_dtype()
     return _leaf(np.arange(start, stop, step).astype(resolved), requires_grad)
 
 
 def linspace(start, stop, num, *, requires_grad: bool = False, dtype=None) -> Value:
     """``num`` evenly spaced numbers from ``start`` to ``stop``, both included."""
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
+    if not is_int(num) or num < 0:
         raise ValueError(f"linspace: num must be an int >= 0, got {num!r}")
     return _leaf(np.linspace(start, stop, int(num)).astype(_dtype(dtype)), requires_grad)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import is_int
 from .dtypes import get_default_dtype
 from .random import generator
 from .value import Value, data_of, to_numpy
@@ -103,7 +104,7 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, sampler: Any = None) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        if not is_int(batch_size):
             raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")

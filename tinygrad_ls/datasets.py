@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from .checks import is_int
+
 STDLIB_MODULES = (
     'abc', 'argparse', 'array', 'asyncio', 'base64', 'bisect', 'calendar', 'cmath', 'codecs',
     'collections', 'colorsys', 'concurrent', 'contextlib', 'copy', 'csv', 'dataclasses',
@@ -49,7 +51,7 @@ def stdlib_docstrings(modules: Iterable[str] | None = None, *, submodules: bool 
     this many characters in all (the last text is cut). Modules are visited in sorted name
     order, so the result is deterministic; each module is read once per process.
     """
-    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int)
+    if max_chars is not None and (not is_int(max_chars)
                                   or max_chars < 0):
         raise ValueError(f"stdlib_docstrings: max_chars must be a non-negative int or None, "
                          f"got {max_chars!r}")

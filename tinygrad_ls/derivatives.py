@@ -7,7 +7,7 @@ a model's full parameter set.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -76,13 +76,20 @@ def _leaves(caller: str, inputs, create_graph: bool) -> tuple[tuple, bool]:
     return tuple(leaves), single
 
 
-def _jacobian_blocks(output: Value, leaves: tuple, create_graph: bool) -> tuple:
-    """One Jacobian block per leaf for ``output``, from one ``grad`` call per output element."""
-    rows = [[] for _ in leaves]
+def jacobian_rows(output: Value, inputs, create_graph: bool = False) -> Iterator[tuple]:
+    """For each element ``k`` of ``output`` (in C order), the gradients of ``output.flat[k]``
+    with respect to each of ``inputs``: one ``grad`` call per element, seeded with a one-hot
+    array of ``output``'s shape and dtype (also gradcheck's analytic Jacobian)."""
     for k in range(output.size):
         seed = np.zeros(output.size, dtype=output.dtype)
         seed[k] = 1
-        gradients = grad(output, leaves, grad_outputs=seed.reshape(output.shape), create_graph=create_graph)
+        yield grad(output, inputs, grad_outputs=seed.reshape(output.shape), create_graph=create_graph)
+
+
+def _jacobian_blocks(output: Value, leaves: tuple, create_graph: bool) -> tuple:
+    """One Jacobian block per leaf for ``output``, from one ``grad`` call per output element."""
+    rows = [[] for _ in leaves]
+    for gradients in jacobian_rows(output, leaves, create_graph):
         for row, gradient in zip(rows, gradients):
             row.append(gradient if create_graph else gradient.data)
     blocks = []

@@ -13,9 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from . import tracing
-from .mode import modes, set_grad_enabled
+from .mode import check_finite, edits, modes, set_grad_enabled
 from .ops import generic
-from .ops.base import _check_finite, edits
 from .value import Value, to_numpy
 
 
@@ -94,7 +93,7 @@ def _sweep(roots, root_grads, create_graph: bool, wanted, tape) -> dict:
                 if not need or arg_grad is None or (relevant is not None and arg not in relevant):
                     continue
                 if check and fn is not None:
-                    _check_finite(arg_grad, f"backward of '{fn.name}'")
+                    check_finite(arg_grad, f"backward of '{fn.name}'")
                 data = arg._data
                 if arg_grad.shape != data.shape or arg_grad.dtype is not data.dtype:
                     conformed = _conform(arg_grad, data, fn)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import tracing
-from .mode import modes
-from .ops.base import edits, sequence_mark
+from .mode import edits, modes, sequence_mark
+from .ops.base import rephrased
 from .ops.shapes import normalize_index
 from .value import Value, operand_data
 
@@ -79,7 +79,7 @@ def update(value: Value, name: str, ufunc: np.ufunc, operand, alpha=1) -> Value:
         # float result cannot be truncated into int data, and the result cannot grow the shape.
         ufunc(array, other, out=array, casting='same_kind')
     except (TypeError, ValueError) as error:
-        raise _rephrased(error, f"{name}: {error} (this Value: shape {value.shape}, dtype "
+        raise rephrased(error, f"{name}: {error} (this Value: shape {value.shape}, dtype "
                                 f"{value.dtype}; operand: shape {np.shape(other)}, dtype "
                                 f"{np.result_type(other)})") from error
     return mark_edited(value)
@@ -102,7 +102,7 @@ def copy_from(value: Value, source) -> Value:
     try:
         np.copyto(array, other, casting='unsafe')  # copy_ converts, as torch's does
     except (TypeError, ValueError) as error:
-        raise _rephrased(error, f"copy_: {error} (this Value: shape {value.shape}; source: shape "
+        raise rephrased(error, f"copy_: {error} (this Value: shape {value.shape}; source: shape "
                                 f"{np.shape(other)})") from error
     return mark_edited(value)
 
@@ -124,12 +124,6 @@ def set_item(value: Value, index, item) -> None:
     try:
         array[normalize_index(index)] = other
     except (IndexError, ValueError, TypeError) as error:
-        raise _rephrased(error, f"setitem: {error} (this Value: shape {value.shape}; value: shape "
+        raise rephrased(error, f"setitem: {error} (this Value: shape {value.shape}; value: shape "
                                 f"{np.shape(other)})") from error
     mark_edited(value)
-
-
-def _rephrased(error: Exception, message: str) -> Exception:
-    """The builtin kind of ``error`` (NumPy raises subclasses that take other arguments)."""
-    kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(error, k))
-    return kind(message)

@@ -1,12 +1,40 @@
-"""Per-thread switches read on every op: grad mode, anomaly detection and the tape.
+"""Per-thread switches read on every op: grad mode, anomaly detection and the tape; and the
+op clock the engine, in-place updates and modules share.
 
 ``watching`` is True while anomaly detection is on or a tape (``tracing.py``) is recording in
 this thread: ``Function.apply`` reads that one flag, so an op pays one check for both.
+
+The op clock: every recorded op takes the next number of ``op_counter`` (``fn.sequence``: an
+op's inputs always have smaller numbers); ``sequence_mark()`` takes one to bracket a module
+call (for drawing module clusters) or to date an in-place update (``edits.latest``, which
+``backward`` compares with the ops it runs).
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
+
+import numpy as np
+
+op_counter = itertools.count()  # thread-safe: next() on a count is atomic in CPython
+
+
+class EditLog:
+    """``latest``: the sequence number of the newest in-place update of any Value (-1: none
+    yet), shared by all threads. ``backward`` looks for stale saved data only at ops recorded
+    before it, so graphs built after the last update (every step of a training loop that
+    updates its weights in place) pay one comparison per node."""
+    latest = -1
+
+
+edits = EditLog()
+
+
+def sequence_mark() -> int:
+    """A fresh number from the op clock: every op recorded after this call has a larger
+    sequence number, every op recorded before it a smaller one."""
+    return next(op_counter)
 
 
 class _Modes(threading.local):
@@ -71,3 +99,12 @@ def detect_anomaly():
     finally:
         modes.detect_anomaly = previous
         modes.watching = previous or modes.tape is not None
+
+
+def check_finite(array, where: str) -> None:
+    """``detect_anomaly``'s check: a RuntimeError naming ``where`` if ``array`` (an ndarray or a
+    Value) holds NaN or inf."""
+    array = np.asarray(getattr(array, '_data', array))
+    if array.dtype.kind in 'fc' and not np.isfinite(array).all():
+        kind = 'nan' if np.isnan(array).any() else 'inf'
+        raise RuntimeError(f"detect_anomaly: {where} produced {kind} values (shape {array.shape})")

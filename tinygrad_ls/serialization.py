@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import is_int
 from .serialization_archive import Corrupt, read_members
 from .serialization_temp import cleanup_on_signals, remove_stale_temp_files, temp_path_for
 
@@ -226,7 +227,7 @@ def _container(node: Any, nodes: list, taken: set[int]) -> tuple[str, list]:
     in ``nodes`` (version 2, each index once)."""
     if node.get('t') == 'node':
         index = node.get('i')
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(nodes):
+        if not is_int(index) or not 0 <= index < len(nodes):
             raise Corrupt(f"the structure names a node {index!r} that it does not hold")
         if index in taken:
             raise Corrupt(f"the structure uses node {index} twice")

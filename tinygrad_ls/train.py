@@ -12,14 +12,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from . import compiler
-from .compiler import eager
-from .distributed.comm import all_reduce, get_rank, get_world_size
+from .checks import is_int
 from .mode import no_grad
 from .optim.plateau import ReduceLROnPlateau
+from .tracing import replayed
 from .value import Value, data_of, to_numpy
+
+
+def _comm():
+    """The process group of ``tl.distributed`` (imported when ``fit`` runs, not with the package;
+    a world of one process until ``tl.distributed.init()``)."""
+    from .distributed import comm
+    return comm
 
 
 class History:
@@ -173,9 +178,9 @@ def _run_epoch(model, loss_fn: Callable, optimizer, loader: Iterable, epoch: int
 def _sum_over_ranks(numbers: list[float]) -> list[float]:
     """``numbers`` summed over the processes of ``tl.distributed`` (as they are in one process):
     the training and validation means are weighted by every rank's sample count."""
-    if get_world_size() == 1:
+    if _comm().get_world_size() == 1:
         return numbers
-    return all_reduce(np.array(numbers, dtype=np.float64), op='sum').tolist()
+    return _comm().all_reduce(np.array(numbers, dtype=np.float64), op='sum').tolist()
 
 
 class _LossNotFinite(ArithmeticError):
@@ -184,7 +189,7 @@ class _LossNotFinite(ArithmeticError):
         self.value, self.output = value, output
 
 
-@eager
+@replayed
 def _check_loss(loss, output) -> None:
     """Refuse a loss that is not a single finite number, before backward() and step() (a step
     on it would make every parameter nan, silently). Replayed at every step of a compiled fit."""
@@ -203,7 +208,8 @@ def _compiled_step(model, loss_fn: Callable, optimizer):
         loss.backward()
         optimizer.step()
         return loss
-    return compiler.compile(train_step)
+    from .compiler import compile as compile_step  # imported when used: tl.compile is optional
+    return compile_step(train_step)
 
 
 def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Callable]) -> dict[str, float]:
@@ -233,7 +239,7 @@ def _evaluate(model, loss_fn: Callable, loader: Iterable, metrics: dict[str, Cal
             raise ValueError("fit: the validation loader yielded no batches")
         logs = {'val_loss': total / count}
         for name, weighted in zip(metrics, sums[2:]):
-            logs[f"val_{name}"] = local[name] if get_world_size() == 1 else weighted / count
+            logs[f"val_{name}"] = local[name] if _comm().get_world_size() == 1 else weighted / count
     return logs
 
 
@@ -288,12 +294,12 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         if not iterable and (loader is not None or name == 'train_loader'):
             raise TypeError(f"fit: {name} must be an iterable of batches (e.g. a DataLoader), "
                             f"got {type(loader).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+    if not is_int(epochs) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
     if patience is not None:
         if val_loader is None:
             raise ValueError("fit: patience (early stopping on the validation loss) needs a val_loader")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        if not is_int(patience) or patience < 1:
             raise ValueError(f"fit: patience must be an int >= 1, got {patience!r}")
     if not min_delta >= 0:
         raise ValueError(f"fit: min_delta must be >= 0, got {min_delta!r}")
@@ -308,7 +314,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     best_val, epochs_without_improvement = math.inf, 0
     was_training = getattr(model, 'training', True)
     step = _compiled_step(model, loss_fn, optimizer) if compile else None
-    show = progress and get_rank() == 0  # with tl.distributed only rank 0 draws the bar
+    show = progress and _comm().get_rank() == 0  # with tl.distributed only rank 0 draws the bar
+    from tqdm import tqdm  # imported when used: `import tinygrad_ls` stays light
     bar = tqdm(range(int(epochs)), desc='fit', unit='epoch', disable=not show, leave=True)
     sampler = getattr(train_loader, 'sampler', None)
     try:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..checks import is_int
 from ..mode import modes
 from ..optim.optimizer import Optimizer
 from ..optim.scheduler_base import LRScheduler
@@ -42,7 +43,7 @@ class Compiled:
     def __init__(self, fn, check: int = 0) -> None:
         if not callable(fn):
             raise TypeError(f"tl.compile: expected a function or a Module, got {type(fn).__name__}")
-        if isinstance(check, bool) or not isinstance(check, int) or check < 0:
+        if not is_int(check) or check < 0:
             raise ValueError(f"tl.compile: check must be an int >= 0, got {check!r}")
         self.fn, self.check = fn, check
         self.plans: OrderedDict = OrderedDict()  # key -> [Plan, ...], newest last

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import engine
-from ..ops.base import _check_finite
+from ..mode import check_finite
 from ..value import Value
 
 
@@ -65,7 +65,7 @@ HELPERS = {
     'wrap': Value._wrap,
     'asarray': np.asarray,
     'ndarray': np.ndarray,
-    'check_finite': _check_finite,
+    'check_finite': check_finite,
     'conform': engine._conform,
     'run_hooks': engine.run_hooks,
     'seed_for': seed_for,

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from ..checks import is_int
 from . import lockstep
 
 _comm = None  # mpi4py's COMM_WORLD once init() has run
@@ -171,7 +172,7 @@ def broadcast(array: np.ndarray, src: int = 0) -> np.ndarray:
     rank must pass an array of the same shape and dtype)."""
     _check_array(array, 'broadcast')
     size = get_world_size()
-    if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < size:
+    if not is_int(src) or not 0 <= src < size:
         raise ValueError(f"broadcast: src must be a rank in 0..{size - 1}, got {src!r}")
     if _comm is None or size == 1:
         return array

@@ -37,6 +37,7 @@ import numpy as np
 from ..engine import toposort
 from ..mode import is_grad_enabled
 from ..nn.module import Module
+from ..tracing import replayed
 from ..value import Value, values_in
 from . import comm, lockstep, replicas
 from .comm import all_reduce_raw, broadcast_raw, get_rank, get_world_size
@@ -96,7 +97,6 @@ class DistributedDataParallel(Module):
         if not isinstance(broadcast_buffers, bool):
             raise TypeError(f"DistributedDataParallel: broadcast_buffers must be a bool, got "
                             f"{broadcast_buffers!r}")
-        from ..compiler import eager  # (imported here: the compiler imports the nn package)
         self.module = module
         self.bucket_cap_mb = float(bucket_cap_mb)
         self.broadcast_buffers = broadcast_buffers
@@ -105,7 +105,7 @@ class DistributedDataParallel(Module):
         self._ddp = {'buckets': [], 'handles': [], 'signature': None, 'expected': set(), 'next': 0,
                      'armed': False, 'reductions': 0, 'index': index, 'layout': 0, 'sync_next': True,
                      'join': None, 'divisor': get_world_size(), 'announced': False,
-                     'pre_forward': eager(self._pre_forward)}  # called again at each compiled replay
+                     'pre_forward': replayed(self._pre_forward)}  # called again at each compiled replay
         replicas.check(module, index, self.bucket_cap_mb, broadcast_buffers)
         self._broadcast_state(src=0, buffers=broadcast_buffers)
         self._sync_buckets(list(module.parameters()))
@@ -208,7 +208,7 @@ class DistributedDataParallel(Module):
         return output
 
     def _pre_forward(self, grad_enabled: bool) -> None:
-        """The synchronisation at the start of a forward (marked ``tl.compiler.eager``, so a
+        """The synchronisation at the start of a forward (marked ``tracing.replayed``, so a
         compiled step runs it at every replay): the step's header (``lockstep``), then, if due,
         the broadcast of the buffers. Due as in PyTorch: at the first forward and at each one
         that follows a forward run with grad enabled. Inside ``join()`` the buffers come from

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..checks import is_int
 from .comm import get_rank, get_world_size
 
 
@@ -30,10 +31,10 @@ class DistributedSampler:
                  shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
         num_replicas = get_world_size() if num_replicas is None else num_replicas
         rank = get_rank() if rank is None else rank
-        if (isinstance(num_replicas, bool) or not isinstance(num_replicas, (int, np.integer))
+        if (not is_int(num_replicas)
                 or num_replicas < 1):
             raise ValueError(f"DistributedSampler: num_replicas must be an int >= 1, got {num_replicas!r}")
-        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < num_replicas:
+        if not is_int(rank) or not 0 <= rank < num_replicas:
             raise ValueError(f"DistributedSampler: invalid rank {rank!r}, rank should be in the interval "
                              f"[0, {num_replicas - 1}]")
         self.dataset = dataset

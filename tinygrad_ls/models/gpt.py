@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import is_int
 from ..combine import concat, split
 from ..mode import no_grad
 from ..nn import GELU, Dropout, Embedding, LayerNorm, Linear, Module, ModuleDict, ModuleList, init
@@ -41,7 +42,7 @@ class GPTConfig:
     def __post_init__(self):
         for name in ('vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd'):
             size = getattr(self, name)
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+            if not is_int(size) or size <= 0:
                 raise ValueError(f"GPTConfig: {name} must be a positive int, got {size!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
@@ -224,15 +225,11 @@ class GPT(Module):
         return Value._wrap(tokens)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_generate_options(max_new_tokens, temperature, top_k, vocab_size: int) -> None:
     """TypeError for an argument of the wrong type, ValueError for one out of range, each
     naming the argument (``GPT.generate``)."""
     name = 'GPT.generate'
-    if not _is_int(max_new_tokens):
+    if not is_int(max_new_tokens):
         raise TypeError(f"{name}: max_new_tokens must be an int >= 0, got {max_new_tokens!r} "
                         f"({type(max_new_tokens).__name__})")
     if max_new_tokens < 0:
@@ -243,7 +240,7 @@ def _check_generate_options(max_new_tokens, temperature, top_k, vocab_size: int)
     if not math.isfinite(temperature) or temperature < 0:
         raise ValueError(f"{name}: temperature must be a finite number >= 0 (0: greedy), got {temperature!r}")
     if top_k is not None:
-        if not _is_int(top_k):
+        if not is_int(top_k):
             raise TypeError(f"{name}: top_k must be None or an int in [1, vocab_size={vocab_size}], got "
                             f"{top_k!r} ({type(top_k).__name__})")
         if not 1 <= top_k <= vocab_size:

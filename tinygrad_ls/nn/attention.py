@@ -13,12 +13,13 @@ import math
 
 import numpy as np
 
+from ..checks import check_probability, is_int
 from ..dtypes import get_default_dtype
 from ..value import Value, data_of
 from . import functional as F
 from . import init
 from .functional_activations import _as_value
-from .functional_attention import as_additive, attention, check_probability_arg
+from .functional_attention import as_additive, attention
 from .layers import Linear
 from .module import Module
 from .parameter import Parameter
@@ -38,11 +39,11 @@ class MultiheadAttention(Module):
         super().__init__()
         name = type(self).__name__
         for argument, size in (('embed_dim', embed_dim), ('num_heads', num_heads)):
-            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
+            if not is_int(size) or size <= 0:
                 raise ValueError(f"{name}: {argument} must be a positive int, got {size!r}")
         if embed_dim % num_heads:
             raise ValueError(f"{name}: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
-        check_probability_arg(name, dropout, 'dropout')
+        check_probability(name, dropout, 'dropout')
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = self.embed_dim // self.num_heads
         self.dropout, self.batch_first = dropout, bool(batch_first)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-import numpy as np
-
+from ..checks import is_int
 from .module import Module, _indent
 
 
@@ -23,7 +22,7 @@ class _Indexed(Module):
     iteration over the modules, and renumbering ``'0'``, ``'1'``, ... after a deletion."""
 
     def _name_at(self, index) -> str:
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        if not is_int(index):
             raise TypeError(f"{type(self).__name__} indices must be ints or slices, "
                             f"got {type(index).__name__}")
         names = list(self._modules)
@@ -126,7 +125,7 @@ class ModuleList(_Indexed):
         """Insert ``module`` before position ``index`` (Python's ``list.insert``: negative
         counts from the end, past the end appends); the modules after it are renumbered."""
         _check_module('ModuleList.insert', module)
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        if not is_int(index):
             raise TypeError(f"ModuleList.insert: index must be an int, got {type(index).__name__}")
         modules = list(self._modules.values())
         modules.insert(int(index), module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import is_int
 from ..dtypes import get_default_dtype
 from ..mode import no_grad
 from ..value import Value
@@ -30,7 +31,7 @@ class Embedding(Module):
         super().__init__()
         name = type(self).__name__
         for argument, size in (('num_embeddings', num_embeddings), ('embedding_dim', embedding_dim)):
-            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 0:
+            if not is_int(size) or size < 0:
                 raise ValueError(f"{name}: {argument} must be a non-negative int, got {size!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.padding_idx = check_padding_idx(name, padding_idx, self.num_embeddings)

@@ -23,16 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tracing
-from ..checks import check_number
+from ..checks import check_int, check_number
 from ..mode import modes
 from ..ops import losses as ops
-from ..ops import random as random_ops
 from ..ops.linear import FusedLinear
 from ..ops.loss_checks import apply_checked
 from ..ops.nograd import OneHot
 from ..value import Value, to_numpy
 from .functional_activations import (
     _as_value,
+    dropout,
     elu,
     gelu,
     leaky_relu,
@@ -63,19 +63,6 @@ _INDEX_HINT = ("; a Python list of numbers becomes the default float dtype in a 
 
 
 # ---- layers -------------------------------------------------------------------------------
-def dropout(input, p: float = 0.5, training: bool = True) -> Value:
-    """Inverted dropout: each element is zeroed with probability ``p`` and the rest are scaled
-    by ``1 / (1 - p)``, so the expected value is unchanged. The identity when
-    ``training=False`` or ``p == 0``; all zeros when ``p == 1``. The mask is drawn from the
-    library's generator (seeded by ``tl.manual_seed``) inside the ``dropout`` op's forward,
-    so a step compiled by ``tl.compile`` draws a new mask at every replay."""
-    check_probability('dropout', p)
-    input = _as_value(input)
-    if not training or p == 0:
-        return input
-    return random_ops.Dropout.apply(input, p=p)
-
-
 def linear(input, weight, bias=None) -> Value:
     """``input @ weight.T + bias``: input (..., in), weight (out, in), bias (out,) -> (..., out).
     A complex input (an ndarray; a Value cannot hold one) is a TypeError, as in PyTorch."""
@@ -96,8 +83,7 @@ def one_hot(indices, num_classes: int = -1) -> Value:
     if array.dtype.kind not in 'iu':
         raise TypeError(f"{name}: indices must be integers, got dtype {array.dtype} (shape {array.shape})"
                         + (_INDEX_HINT if array.dtype.kind == 'f' else ''))
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
-        raise TypeError(f"{name}: num_classes must be an int, got {num_classes!r}")
+    check_int(name, 'num_classes', num_classes)
     if num_classes < -1:
         raise ValueError(f"{name}: num_classes must be -1 (the largest index + 1) or a "
                          f"non-negative int, got {num_classes}")
@@ -235,12 +221,6 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
 
 # ---- argument checks, shared with the modules (nn.Dropout, the loss modules) -------------------
 # ``name`` is the caller to name in the error: the function, or the module class.
-def check_probability(name: str, p: float) -> None:
-    """ValueError unless ``0 <= p <= 1`` (a dropout probability); TypeError for a non-number."""
-    if not 0.0 <= check_number(name, 'p', p) <= 1.0:
-        raise ValueError(f"{name}: probability p must be in [0, 1], got {p!r}")
-
-
 def check_reduction(name: str, reduction: str) -> str:
     """``reduction`` if it is 'mean', 'sum' or 'none', else a ValueError."""
     if reduction not in ops.REDUCTIONS:

@@ -1,4 +1,4 @@
-"""The activations of ``nn.functional`` (re-exported there, use them as ``F.gelu`` etc.).
+"""The activations of ``nn.functional``, and ``dropout`` (re-exported there, use them as ``F.gelu`` etc.).
 
 Names, arguments and defaults are PyTorch's; the ``inplace`` flags are left out. Options are
 checked here, by the same checks the activation modules call when they are built (so an
@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from ..checks import check_number
+from ..checks import check_number, check_probability, is_int
 from ..ops import activations as ops
+from ..ops import draws as random_ops
 from ..value import Value
 
 GELU_APPROXIMATIONS = ('none', 'tanh')
@@ -98,7 +97,7 @@ def check_softplus_options(name: str, beta: float, threshold: float) -> tuple:
 
 def check_dim(name: str, dim) -> int | None:
     """``dim`` if it is an int or None (TypeError otherwise: PyTorch's softmax takes one axis)."""
-    if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool)):
+    if dim is not None and (not is_int(dim)):
         raise TypeError(f"{name}: dim must be an int or None, got {dim!r}")
     return dim
 
@@ -122,3 +121,16 @@ def softmax_dim(name: str, ndim: int, dim, axis) -> int:
 
 def _as_value(x) -> Value:
     return x if isinstance(x, Value) else Value(x)
+
+
+def dropout(input, p: float = 0.5, training: bool = True) -> Value:
+    """Inverted dropout: each element is zeroed with probability ``p`` and the rest are scaled
+    by ``1 / (1 - p)``, so the expected value is unchanged. The identity when
+    ``training=False`` or ``p == 0``; all zeros when ``p == 1``. The mask is drawn from the
+    library's generator (seeded by ``tl.manual_seed``) inside the ``dropout`` op's forward,
+    so a step compiled by ``tl.compile`` draws a new mask at every replay."""
+    check_probability('dropout', p)
+    input = _as_value(input)
+    if not training or p == 0:
+        return input
+    return random_ops.Dropout.apply(input, p=p)

@@ -13,11 +13,12 @@ import math
 
 import numpy as np
 
-from ..checks import check_number
+from ..checks import check_number, check_probability
+from ..ops.arithmetic import swap_last
 from ..ops.elementwise import Cast
 from ..ops.nograd import AdditiveMask, DeadRows
 from ..value import Value
-from .functional_activations import _as_value
+from .functional_activations import _as_value, dropout
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
@@ -35,7 +36,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     name = 'scaled_dot_product_attention'
     query, key, value = _as_value(query), _as_value(key), _as_value(value)
     _check_shapes(name, query, key, value)
-    check_probability_arg(name, dropout_p)
+    check_probability(name, dropout_p, 'dropout_p')
     length, source = query.shape[-2], key.shape[-2]
     if is_causal:
         if attn_mask is not None:
@@ -60,8 +61,7 @@ def attention(query: Value, key: Value, value: Value, mask, dropout_p: float, sc
     weights (..., L, S) after dropout. ``mask`` is None or additive (an ndarray with -inf where
     masked out, or a float Value). Rows whose every score is -inf get zero weights (unless
     ``dead_rows`` is False: the mask leaves no row all masked out)."""
-    from .functional import dropout  # functional imports this module
-    scores = (query @ key.transpose(_swap_last(key.ndim))) * scale
+    scores = (query @ swap_last(key)) * scale
     if mask is not None:
         scores = scores + mask
     # Only a mask can make a row all -inf. The dead rows are found by an op and masked whether
@@ -122,14 +122,3 @@ def _check_shapes(name: str, query: Value, key: Value, value: Value) -> None:
         np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     except ValueError:
         raise ValueError(f"{name}: the leading (batch) dimensions do not broadcast: {shapes}") from None
-
-
-def check_probability_arg(name: str, p: float, argument: str = 'dropout_p') -> None:
-    """ValueError unless the dropout probability ``argument`` is in [0, 1]."""
-    if not 0.0 <= check_number(name, argument, p) <= 1.0:
-        raise ValueError(f"{name}: {argument} must be in [0, 1], got {p!r}")
-
-
-def _swap_last(ndim: int) -> tuple:
-    """The permutation that swaps the last two axes."""
-    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import is_number
+from ..checks import check_int, is_int
 from ..ops.conv import Convolution
 from ..ops.pool import AdaptiveAvgPool, AvgPool, MaxPool, avg_divisor
 from ..ops.windows import Window
@@ -200,7 +200,7 @@ def avg_arguments(caller: str, count_include_pad, divisor_override) -> tuple:
 def adaptive_output_size(caller: str, output_size) -> tuple:
     """``output_size`` as a pair of positive ints or None (keep the input's size)."""
     sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
-    if len(sizes) != 2 or not all(m is None or (_is_int(m) and m >= 1) for m in sizes):
+    if len(sizes) != 2 or not all(m is None or (is_int(m) and m >= 1) for m in sizes):
         raise ValueError(f"{caller}: output_size must be a positive int or a pair of positive ints "
                          f"(or None), got {output_size!r}")
     return tuple(None if m is None else int(m) for m in sizes)
@@ -211,7 +211,7 @@ def adaptive_output_size(caller: str, output_size) -> tuple:
 def int_tuple(caller: str, argument: str, value, dims: int, minimum: int = 1) -> tuple:
     """An int (repeated ``dims`` times) or a tuple/list of ``dims`` ints, each ``>= minimum``."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
-    if len(values) != dims or not all(_is_int(v) for v in values):
+    if len(values) != dims or not all(is_int(v) for v in values):
         raise TypeError(f"{caller}: {argument} must be an int or a tuple of {dims} ints, got {value!r}")
     if any(v < minimum for v in values):
         kind = 'positive' if minimum == 1 else 'non-negative'
@@ -228,15 +228,10 @@ def check_conv_padding(caller: str, padding, dims: int, stride: tuple):
 
 
 def positive_int(caller: str, argument: str, value) -> int:
-    if not _is_int(value):
-        raise TypeError(f"{caller}: {argument} must be an int, got {value!r}")
+    check_int(caller, argument, value)
     if value < 1:
         raise ValueError(f"{caller}: {argument} must be positive, got {value!r}")
     return int(value)
-
-
-def _is_int(value) -> bool:
-    return is_number(value) and isinstance(value, (int, np.integer))
 
 
 # ---- helpers --------------------------------------------------------------------------------

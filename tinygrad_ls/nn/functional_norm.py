@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_number
+from ..checks import check_number, is_int
 from ..ops import embedding as embedding_ops
 from ..ops import norm as norm_ops
 from ..value import Value, data_of, to_numpy
@@ -102,8 +102,8 @@ def embedding(input, weight, padding_idx: int | None = None) -> Value:
 # ``name`` is the caller to name in the error: the function, or the module class.
 def check_normalized_shape(name: str, normalized_shape) -> tuple:
     """``normalized_shape`` (an int or a non-empty sequence of ints >= 1) as a tuple."""
-    shape = (normalized_shape,) if _is_int(normalized_shape) else normalized_shape
-    if not isinstance(shape, (tuple, list)) or not shape or not all(_is_int(s) for s in shape):
+    shape = (normalized_shape,) if is_int(normalized_shape) else normalized_shape
+    if not isinstance(shape, (tuple, list)) or not shape or not all(is_int(s) for s in shape):
         raise TypeError(f"{name}: normalized_shape must be an int or a non-empty sequence of ints, "
                         f"got {normalized_shape!r}")
     if min(shape) < 1:
@@ -148,7 +148,7 @@ def check_padding_idx(name: str, padding_idx, num_embeddings: int) -> int | None
     non-negative, as PyTorch stores it."""
     if padding_idx is None:
         return None
-    if not _is_int(padding_idx):
+    if not is_int(padding_idx):
         raise TypeError(f"{name}: padding_idx must be an int or None, got {padding_idx!r}")
     if not -num_embeddings <= padding_idx < num_embeddings:
         raise ValueError(f"{name}: padding_idx={padding_idx} must be within num_embeddings={num_embeddings} "
@@ -168,10 +168,6 @@ def embedding_indices(name: str, input, num_embeddings: int) -> np.ndarray:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _float_input(name: str, input) -> Value:
     input = input if isinstance(input, Value) else Value(input)
     if input.dtype.kind != 'f':

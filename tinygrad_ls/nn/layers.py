@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..checks import check_int, check_probability, is_int
 from ..dtypes import get_default_dtype
 from ..random import generator
 from ..value import Value, data_of
@@ -29,7 +30,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
         for name, size in (('in_features', in_features), ('out_features', out_features)):
-            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 0:
+            if not is_int(size) or size < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {size!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
@@ -75,8 +76,7 @@ class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
         for name, dim in (('start_dim', start_dim), ('end_dim', end_dim)):
-            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-                raise TypeError(f"Flatten: {name} must be an int, got {dim!r}")
+            check_int('Flatten', name, dim)
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x) -> Value:
@@ -147,7 +147,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        F.check_probability('Dropout', p)
+        check_probability('Dropout', p)
         self.p = p
 
     def forward(self, x) -> Value:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from ..checks import check_probability, is_int, is_number
 from ..mode import no_grad
 from ..value import Value
 from . import functional as F
@@ -140,12 +141,11 @@ class LoRALinear(Module):
 def _check_options(r, alpha, dropout) -> None:
     """ValueError for an ``r`` that is not a positive int, an ``alpha`` that is not a finite
     number or a ``dropout`` that is not a probability."""
-    if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
+    if not is_int(r) or r < 1:
         raise ValueError(f"LoRALinear: r must be a positive int, got {r!r}")
-    if (not isinstance(alpha, (int, float, np.integer, np.floating)) or isinstance(alpha, bool)
-            or not math.isfinite(alpha)):
+    if not is_number(alpha) or not math.isfinite(alpha):
         raise ValueError(f"LoRALinear: alpha must be a finite number, got {alpha!r}")
-    F.check_probability('LoRALinear', dropout)
+    check_probability('LoRALinear', dropout, 'dropout')
 
 
 def _matcher(target) -> Callable[[str], bool]:

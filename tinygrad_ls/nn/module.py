@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 
 from .. import tracing
-from ..mode import modes
-from ..ops.base import sequence_mark
+from ..mode import modes, sequence_mark
 from . import state
 from .parameter import Parameter
 from .registry import Registry
@@ -173,6 +172,8 @@ class Module:
     def __call__(self, *args, **kwargs):
         if modes.watching:
             tracing.report_module(self)
+        if not modes.grad_enabled:  # no op is recorded: nothing for a picture to box
+            return self.forward(*args, **kwargs)
         start = sequence_mark()  # ops recorded by this call are numbered in (start, end)
         out = self.forward(*args, **kwargs)
         self.__dict__['_last_call_span'] = (start, sequence_mark())  # for tl.draw_graph clusters

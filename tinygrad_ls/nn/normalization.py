@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_number, first_negative
+from ..checks import check_number, first_negative, is_int
 from ..dtypes import get_default_dtype
 from ..value import Value, data_of
 from . import functional as F
@@ -78,7 +78,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, *, bias: bool = True, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
+        if not is_int(num_features) \
                 or num_features < 1:
             raise ValueError(f"{name}: num_features must be a positive int, got {num_features!r}")
         self.num_features = int(num_features)

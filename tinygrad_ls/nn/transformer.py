@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..checks import is_int
 from ..value import Value
 from . import functional as F
 from .attention import MultiheadAttention
@@ -96,7 +97,7 @@ class TransformerEncoder(Module):
         name = type(self).__name__
         if not isinstance(encoder_layer, Module):
             raise TypeError(f"{name}: encoder_layer must be a Module, got {type(encoder_layer).__name__}")
-        if not isinstance(num_layers, (int, np.integer)) or isinstance(num_layers, bool) or num_layers < 1:
+        if not is_int(num_layers) or num_layers < 1:
             raise ValueError(f"{name}: num_layers must be a positive int, got {num_layers!r}")
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = int(num_layers)

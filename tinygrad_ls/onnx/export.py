@@ -3,7 +3,7 @@ the ops the outputs depend on become ONNX nodes (``build.py``, ``mapping.py``), 
 identity of the arrays they read (``graph.py``).
 
 The steps, each refusing with an ``ExportError`` before anything is written: check the
-names, the inputs' dtypes and the opset (``checks.py``); call the model in eval mode under
+names, the inputs' dtypes and the opset (``validation.py``); call the model in eval mode under
 ``no_grad`` with every input as a Value, recording; refuse any escape the tape saw; map the
 needed steps in the order they ran; check that every input is read; with a dynamic batch,
 trace again at one more row and compare the graphs; check that ``onnx.checker`` passes and
@@ -16,7 +16,7 @@ import numpy as np
 from .. import tracing
 from ..mode import modes, no_grad
 from ..value import Value, values_in
-from . import checks, write
+from . import validation, write
 from .build import build_graph, first_difference
 from .errors import ExportError
 from .tape import ExportTape
@@ -43,21 +43,21 @@ def export(model, example_inputs, path, input_names=None, output_names=None,
     input_names = _names('input_names', input_names, len(arrays), 'input')
     named = _state_names(model)
     state_keys = set(named.values())
-    checks.check_names(input_names, output_names and list(output_names), state_keys)
+    validation.check_names(input_names, output_names and list(output_names), state_keys)
     for name, array in zip(input_names, arrays):
-        checks.check_input_dtype(name, array)
-    checks.check_opset(opset, onnx, ort)
+        validation.check_input_dtype(name, array)
+    validation.check_opset(opset, onnx, ort)
 
     tape, outputs = _trace(model, [Value._wrap(array) for array in arrays], input_names)
     if not outputs:
         raise ExportError("the model returned no Value")
     output_names = _names('output_names', output_names, len(outputs), 'output')
-    checks.check_names(input_names, output_names, state_keys)
+    validation.check_names(input_names, output_names, state_keys)
 
     options = dict(helper=helper, numpy_helper=numpy_helper, opset=int(opset), dynamic_batch=dynamic_batch,
                    named=named, reserved={*input_names, *output_names, *state_keys})
     g = build_graph(tape, outputs, input_names, output_names, **options)
-    checks.check_inputs_read(g.nodes, input_names, arrays)
+    validation.check_inputs_read(g.nodes, input_names, arrays)
     if dynamic_batch:
         _check_batch_free(model, arrays, input_names, output_names, g, options, state_keys)
 
@@ -70,7 +70,7 @@ def export(model, example_inputs, path, input_names=None, output_names=None,
     opsets = [helper.make_opsetid('', int(opset))]
     onnx_model = helper.make_model(graph, opset_imports=opsets, producer_name='tinygrad_ls')
     onnx_model.ir_version = helper.find_min_ir_version_for(opsets)  # the oldest runtimes that can load it
-    checks.load_check(onnx, onnx_model, g.provenance)
+    validation.load_check(onnx, onnx_model, g.provenance)
     write.write_model(onnx, onnx_model, path, g.tensor_bytes)
     return onnx_model
 

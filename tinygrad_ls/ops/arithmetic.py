@@ -130,8 +130,8 @@ class MatMul(Function):
         elif len(b_shape) == 1:  # (..., m, k) @ (k,) -> (..., m)
             b = b.reshape(b_shape + (1,))
             grad = grad.reshape(grad.shape + (1,))
-        grad_a = grad @ _swap_last(b) if need_a else None
-        grad_b = _swap_last(a) @ grad if need_b else None
+        grad_a = grad @ swap_last(b) if need_a else None
+        grad_b = swap_last(a) @ grad if need_b else None
         if need_a and len(a_shape) == 1:
             grad_a = generic.sum_to(grad_a, (1,) + a_shape).reshape(a_shape)
         if need_b and len(b_shape) == 1:
@@ -139,6 +139,7 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-def _swap_last(x):
+def swap_last(x):
+    """``x`` (an ndarray or a Value) with its last two axes swapped: the matrix transpose of a batch."""
     axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
     return x.transpose(axes)

@@ -15,34 +15,12 @@ An op is a small subclass with ``forward`` and ``backward`` side by side:
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from .. import tracing
 from ..dtypes import as_array
-from ..mode import modes
-from ..value import Value, data_of, to_numpy
-
-_sequence = itertools.count()  # thread-safe: next() on a count is atomic in CPython
-
-
-class _EditLog:
-    """``latest``: the sequence number of the newest in-place update of any Value (-1: none
-    yet), shared by all threads. ``backward`` looks for stale saved data only at ops recorded
-    before it, so graphs built after the last update (every step of a training loop that
-    updates its weights in place) pay one comparison per node."""
-    latest = -1
-
-
-edits = _EditLog()
-
-
-def sequence_mark() -> int:
-    """A fresh number from the op counter: every op recorded after this call has a larger
-    sequence number, every op recorded before it a smaller one. Used to bracket the ops of a
-    module call (for drawing module clusters)."""
-    return next(_sequence)
+from ..mode import check_finite, modes, op_counter
+from ..value import Value, data_of
 
 
 class Function:
@@ -128,7 +106,7 @@ class Function:
             fn.inputs = args
             fn.input_data = data
             fn.needs_input_grad = needs
-            fn.sequence = next(_sequence)
+            fn.sequence = next(op_counter)
             value.requires_grad = True
             value._fn = fn
         else:
@@ -152,7 +130,7 @@ def _watched_apply(cls, args: tuple, params: dict) -> Value:
         finally:
             modes.watching = True
         if modes.detect_anomaly:
-            _check_finite(out._data, f"forward of '{cls.name}'")
+            check_finite(out._data, f"forward of '{cls.name}'")
         if tape is not None and not tape.paused:
             tape.op(cls, args, params, out)
     return out
@@ -174,15 +152,14 @@ def constant(arg):
     raise TypeError(f"unsupported operand of type {type(arg).__name__}")
 
 
-def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
-    """The same kind of error (IndexError, ValueError or TypeError), naming the op and shapes."""
+def rephrased(error: Exception, message: str) -> Exception:
+    """``message`` in the builtin kind of ``error`` (IndexError, ValueError or TypeError: NumPy
+    raises subclasses of them that take other arguments)."""
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
+    return kind(message)
+
+
+def _rephrased(error: Exception, op: str, args: tuple) -> Exception:
+    """The same kind of error, naming the op and the input shapes."""
     shapes = ', '.join(str(np.shape(data_of(arg))) for arg in args)
-    return kind(f"{op}: {error} (input shapes: {shapes})")
-
-
-def _check_finite(array, where: str) -> None:
-    array = to_numpy(array)
-    if array.dtype.kind in 'fc' and not np.isfinite(array).all():
-        kind = 'nan' if np.isnan(array).any() else 'inf'
-        raise RuntimeError(f"detect_anomaly: {where} produced {kind} values (shape {array.shape})")
+    return rephrased(error, f"{op}: {error} (input shapes: {shapes})")

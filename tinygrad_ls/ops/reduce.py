@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..checks import is_int
 from ..value import data_of
 from . import generic
 from .base import Function, ResultOp
@@ -17,7 +18,7 @@ def normalize_axes(ndim: int, axis) -> tuple:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
     if not isinstance(axes, (tuple, list)) or not all(
-            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            is_int(a) for a in axes):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import is_int
 from ..value import Value, data_of
 from . import generic
 from .base import Function
@@ -210,7 +211,7 @@ def sizes_of(sizes: tuple) -> tuple:
 
 
 def _axis_index(axis, ndim: int, caller: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+    if not is_int(axis):
         raise TypeError(f"{caller}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise IndexError(f"{caller}: axis {axis} is out of range for {ndim} dimensions")
@@ -263,6 +264,6 @@ def repeats_for(shape: tuple, repeats: tuple) -> tuple:
     if len(repeats) < len(shape):
         raise ValueError(f"repeat: {len(repeats)} repeat counts {repeats} for a Value of shape {shape}; "
                          "give at least one per axis")
-    if any(isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0 for r in repeats):
+    if any(not is_int(r) or r < 0 for r in repeats):
         raise ValueError(f"repeat: counts must be ints >= 0, got {repeats}")
     return tuple(int(r) for r in repeats)

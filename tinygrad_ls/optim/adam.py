@@ -8,7 +8,7 @@ import numpy as np
 
 from ..checks import is_number
 from ..value import Value
-from .optimizer import Optimizer
+from .optimizer import Optimizer, lerp_
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,
@@ -41,13 +41,7 @@ def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, l
     # One scratch array and in-place ufuncs: the same arithmetic, in PyTorch's order, as the
     # formulas above, without the eight temporaries the plain expressions would allocate.
     scratch = np.empty_like(param)
-    np.subtract(g, exp_avg, out=scratch, casting='unsafe')
-    if 1 - beta1 < 0.5:                                   # lerp, as PyTorch's kernel writes it
-        scratch *= 1 - beta1
-        exp_avg += scratch
-    else:
-        scratch *= beta1
-        np.subtract(g, scratch, out=exp_avg, casting='unsafe')
+    lerp_(exp_avg, g, 1 - beta1, scratch)                 # m = m + (1 - beta1) (g - m)
     exp_avg_sq *= beta2                                   # v = beta2 v + ((1 - beta2) g) g
     np.multiply(g, 1 - beta2, out=scratch, casting='unsafe')
     scratch *= g

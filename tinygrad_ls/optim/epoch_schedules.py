@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..checks import check_number
+from ..checks import check_number, is_int
 from .optimizer import Optimizer
 from .scheduler_base import LRScheduler, check_optimizer, non_negative, positive_int
 
@@ -47,7 +47,7 @@ class MultiStepLR(LRScheduler):
         except TypeError:
             raise TypeError(f"MultiStepLR: milestones must be a list of epochs, got {milestones!r}") from None
         for epoch in epochs:
-            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            if not is_int(epoch) or epoch < 0:
                 raise ValueError(f"MultiStepLR: milestones must be ints >= 0, got {epoch!r} in {epochs}")
         self.milestones = {epoch: epochs.count(epoch) for epoch in sorted(set(epochs))}
         self.gamma = non_negative('MultiStepLR', 'gamma', gamma)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..checks import check_number
+from ..checks import check_number, is_int
 from .optimizer import Optimizer
 from .scheduler_base import LRScheduler, check_optimizer, non_negative, per_group
 
@@ -17,7 +17,7 @@ def _check_modes(mode: Any, threshold_mode: Any) -> None:
 
 
 def _count(argument: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise ValueError(f"ReduceLROnPlateau: {argument} must be an int >= 0, got {value!r}")
     return value
 

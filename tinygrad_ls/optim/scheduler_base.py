@@ -14,7 +14,7 @@ import copy
 import warnings
 from typing import Any
 
-from ..checks import check_number
+from ..checks import check_number, is_int
 from ..tracing import mark_replayed_methods, replayed
 from .optimizer import Optimizer
 
@@ -25,7 +25,7 @@ ORDER_WARNING = ("Detected call of `lr_scheduler.step()` before `optimizer.step(
 
 def positive_int(caller: str, argument: str, value: Any) -> int:
     """``value`` if it is an int >= 1, else a ValueError naming ``caller`` and ``argument``."""
-    if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+    if not (is_int(value) and value >= 1):
         raise ValueError(f"{caller}: {argument} must be a positive int, got {value!r}")
     return value
 

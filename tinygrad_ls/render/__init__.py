@@ -11,10 +11,13 @@ and nests them in clusters, ``labels.py`` says what each node says and its colou
 and ``mermaid.py`` write the output, ``plan.py`` draws a compiled plan, and ``layout.py``
 finds the program that renders DOT.
 """
+from .. import lazy
 from .dot import GraphDrawing, draw_graph, save_graph
 from .layout import GraphvizNotFoundError, find_layout_program
 from .mermaid import to_mermaid
-from .plan import draw_plan
 
 __all__ = ['draw_graph', 'draw_plan', 'to_mermaid', 'save_graph', 'GraphDrawing', 'GraphvizNotFoundError',
            'find_layout_program']
+
+# draw_plan imports the compiler (whose Plan it draws): imported when first used.
+__getattr__, __dir__ = lazy.attributes(__name__, globals(), {'draw_plan': '.plan', 'plan': '.plan'})

@@ -9,7 +9,7 @@ and a picture must also show the data and constants.) Nodes are numbered in that
 same output, whatever the objects' ``id()`` or the global op counter.
 
 Module clusters: ``Module.__call__`` brackets every forward call with two numbers from the op
-counter (``function.sequence_mark``) and keeps them as ``_last_call_span``. An op belongs to
+counter (``mode.sequence_mark``) and keeps them as ``_last_call_span``. An op belongs to
 the innermost module whose span contains its ``fn.sequence``; a Value to the module of the op
 that made it; a parameter to the module that registers it (``named_parameters``). Spans are
 those of each module's most recent call.
@@ -21,8 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from ..checks import is_int
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..value import Value
@@ -185,8 +184,7 @@ def extract(root: Value | Iterable[Value], params: Params = None, module: Module
             cluster_modules: bool = True, collapse: str | Iterable[str] = (),
             max_nodes: int | None = 2000) -> Graph:
     """The graph to draw from ``root`` (a Value or a list of Values); see ``draw_graph``."""
-    if max_nodes is not None and (not isinstance(max_nodes, (int, np.integer))
-                                  or isinstance(max_nodes, bool) or max_nodes < 1):
+    if max_nodes is not None and (not is_int(max_nodes) or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
     if module is not None and not isinstance(module, Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")

@@ -11,15 +11,14 @@
 """
 from __future__ import annotations
 
-from .battery import CheckReport, check_op
-from .checks import Check
-from .compare import assert_close
+from .. import lazy
 
 __all__ = ['assert_close', 'check_op', 'CheckReport', 'Check', 'strategies']
 
-
-def __getattr__(name: str):
-    if name == 'strategies':
-        import importlib
-        return importlib.import_module('.strategies', __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Each imported on first use: the pytest plugin (``testing/plugin.py``) is loaded by every
+# pytest run in an environment that has tinygrad_ls, and imports this package first.
+__getattr__, __dir__ = lazy.attributes(__name__, globals(), {
+    'assert_close': '.compare', 'check_op': '.battery', 'CheckReport': '.battery',
+    'Check': '.battery_checks', 'strategies': '.strategies', 'compare': '.compare', 'battery': '.battery',
+    'battery_checks': '.battery_checks', 'diagnosis': '.diagnosis', 'plugin': '.plugin',
+})

@@ -1,7 +1,7 @@
 """``check_op``: run a battery of checks on a differentiable function (a custom op's
 ``MyOp.apply``, or any function of Values) and report every result, not just the first failure.
 
-The checks themselves live in ``checks.py``, one function each.
+The checks themselves live in ``battery_checks.py``, one function each.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 
 from ..gradcheck import GradcheckError
-from . import checks
-from .checks import Check, OpUnderTest
+from . import battery_checks as checks
+from .battery_checks import Check, OpUnderTest
 
 
 class CheckReport:

@@ -129,6 +129,8 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, input_shape: tuple,
                         + ("; or a missing factor of 2" if k == 2 else '')))
         return Diagnosis('factor', _factor_text(c))
     transposed = _transposed(analytic, numeric, input_shape, atol, rtol)
+    if transposed is None and output_shape is not None:
+        transposed = _transposed_operand(analytic, numeric, input_shape, output_shape, atol, rtol)
     if transposed is not None:
         return transposed
     if broadcast is not None:
@@ -172,6 +174,29 @@ def _transposed(analytic, numeric, input_shape, atol, rtol) -> Diagnosis | None:
     if _matches(analytic, numeric[:, columns], atol, rtol):
         return Diagnosis('transposed', "a transposed gradient (analytic = numeric with the "
                                        "input's last two axes swapped)")
+    return None
+
+
+def _transposed_operand(analytic, numeric, input_shape, output_shape, atol, rtol) -> Diagnosis | None:
+    """A matrix product whose backward used the other operand untransposed (``grad @ W`` for
+    ``x @ W``, where ``grad @ W.T`` is right; ``A @ grad`` for ``A @ x``, where ``A.T @ grad``
+    is right): the Jacobian with an output axis and an input axis of the same size (among the
+    last two of each) swapped."""
+    if len(input_shape) < 2 or len(output_shape) < 2 or analytic.shape[0] != int(np.prod(output_shape)):
+        return None
+    jacobian = numeric.reshape(tuple(output_shape) + tuple(input_shape))
+    rank = len(output_shape)
+    for out_axis, in_axis in ((-1, -1), (-2, -2), (-1, -2), (-2, -1)):
+        if output_shape[out_axis] != input_shape[in_axis] or output_shape[out_axis] < 2:
+            continue
+        swapped = np.swapaxes(jacobian, rank + out_axis, rank + len(input_shape) + in_axis)
+        if _matches(analytic, swapped.reshape(analytic.shape), atol, rtol):
+            operand = 'W.T' if in_axis == -1 else 'A.T'
+            return Diagnosis('transposed', (
+                f"a transposed gradient: the backward of a matrix product used the other operand "
+                f"where its transpose belongs (e.g. `grad @ W` for `x @ W`, where `grad @ W.T` is "
+                f"right; `A @ grad` for `A @ x`, where `A.T @ grad` is right); analytic = numeric "
+                f"with output axis {out_axis} and input axis {in_axis} swapped ({operand})"))
     return None
 
 

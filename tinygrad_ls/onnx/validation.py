@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from ..checks import is_int
 from .errors import ExportError
 
 MIN_OPSET = 17          # LayerNormalization; the mappings are written for opset 17 and later
@@ -55,7 +56,7 @@ def check_input_dtype(name: str, array: np.ndarray) -> None:
 
 def check_opset(opset, onnx, ort) -> None:
     """``opset`` an int that this exporter, the installed onnx and onnxruntime all support."""
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
+    if not is_int(opset):
         raise ExportError(f"opset must be an int, got {opset!r}")
     onnx_max = onnx.defs.onnx_opset_version()
     ort_max = ort_max_opset(onnx_max)
