@@ -366,27 +366,6 @@ class HookHandle:
             self._hooks.remove(self._hook)
 
 
-def data_of(x):
-    """The raw data behind ``x``: a Value's ndarray, anything else exactly as it is (no copy,
-    no conversion). The one way to unwrap: ops use it for masks and shapes, whose own
-    derivative is zero; everything else reads user input through ``to_numpy``."""
-    return x._data if isinstance(x, Value) else x
-
-
-def to_numpy(x, dtype=None) -> np.ndarray:
-    """``x`` (a Value, ndarray, number or nested list) as an ndarray: a Value's data and
-    ndarrays as they are (no copy unless ``dtype`` asks for a cast), anything else through
-    ``np.asarray`` (so lists keep NumPy's dtype, unlike ``Value(list)``)."""
-    if isinstance(x, Value):
-        data = x._data
-        if dtype is None or data.dtype == dtype:
-            return data  # the same array: a recording tape still knows where it came from
-        if modes.watching:
-            tracing.report_read(x, f"a conversion to {np.dtype(dtype)}")
-        return np.asarray(data, dtype=dtype)
-    return np.asarray(x, dtype=dtype)
-
-
 def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple:
     """``(axis, keepdims)`` from NumPy's names or PyTorch's (``dim``, ``keepdim``), not both."""
     if dim is not None:
@@ -400,30 +379,9 @@ def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple
     return axis, keepdims
 
 
-def values_in(obj) -> list:
-    """The Values in ``obj``: ``obj`` itself, or those inside (nested) tuples, lists and dict
-    values, in order (a function's or a model's outputs)."""
-    found, stack = [], [obj]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Value):
-            found.append(item)
-        elif isinstance(item, (tuple, list)):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-    return found
-
-
-def operand_data(other):
-    """The raw operand of a comparison or an in-place update: a Value's data, a list as the
-    array ``Value(list)`` would hold, anything else (numbers, ndarrays) as it is."""
-    if isinstance(other, Value):
-        return other._data
-    return as_array(other) if isinstance(other, (list, tuple)) else other
-
-
-# The op modules import Value, so they are imported after the class exists.
-from . import combine, engine, inplace  # noqa: E402
+# The op modules import Value, so they are imported after the class exists; so does unwrap.py
+# (data_of, to_numpy, operand_data, values_in: the ways to get at a Value's array).
+from . import combine, engine, inplace  # noqa: E402, I001
 from .ops import arithmetic, elementwise, nograd, reduce, shapes  # noqa: E402
+from .unwrap import data_of, operand_data, to_numpy, values_in  # noqa: E402,F401  (re-exported)
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..checks import is_number
 from ..value import Value
-from .optimizer import Optimizer, lerp_
+from .optimizer import Optimizer
+from .updates import lerp_
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, beta1: float,

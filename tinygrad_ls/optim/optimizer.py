@@ -41,22 +41,6 @@ from ..tracing import mark_replayed_methods, replayed
 from ..value import Value
 
 
-def lerp_(start: np.ndarray, end: np.ndarray, weight: float, scratch: np.ndarray | None = None) -> None:
-    """In place ``start += weight * (end - start)``, written as PyTorch's ``lerp_`` kernel
-    writes it (the form chosen by ``|weight| < 0.5`` keeps the rounding error small).
-    ``scratch``: an array of ``start``'s shape to compute in, instead of a new one."""
-    if scratch is None:
-        scratch = np.subtract(end, start)
-    else:
-        np.subtract(end, start, out=scratch, casting='unsafe')
-    if abs(weight) < 0.5:
-        scratch *= weight
-        start += scratch
-    else:
-        scratch *= 1.0 - weight
-        np.subtract(end, scratch, out=start, casting='unsafe')
-
-
 def _number_options(cls: type) -> tuple[str, ...]:
     """The options of optimizer class ``cls`` that must be real numbers: ``lr``,
     ``weight_decay``, its ``_non_negative_options``, and every keyword of an ``__init__`` in

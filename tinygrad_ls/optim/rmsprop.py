@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..value import Value
-from .optimizer import Optimizer, lerp_
+from .optimizer import Optimizer
+from .updates import lerp_
 
 
 def rmsprop_update(param: np.ndarray, grad: np.ndarray, state: dict[str, Any], *, lr: float, alpha: float,
