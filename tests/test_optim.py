@@ -957,7 +957,7 @@ def test_exports():
 @pytest.mark.parametrize('weight', [0.1, 0.3, 0.5, 0.9])
 def test_lerp_with_a_scratch_array_gives_the_same_bits(weight):
     """Adam's first moment and RMSprop's average go through the one ``lerp_`` (PyTorch's two forms)."""
-    from tinygrad_ls.optim.optimizer import lerp_
+    from tinygrad_ls.optim.updates import lerp_
     rng = np.random.default_rng(0)
     start, end = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50).astype(np.float32)
     plain, scratched = start.copy(), start.copy()
