@@ -381,7 +381,9 @@ def _axis(caller: str, axis, keepdims, dim, keepdim, axis_default=None) -> tuple
 
 # The op modules import Value, so they are imported after the class exists; so does unwrap.py
 # (data_of, to_numpy, operand_data, values_in: the ways to get at a Value's array).
-from . import combine, engine, inplace  # noqa: E402, I001
-from .ops import arithmetic, elementwise, nograd, reduce, shapes  # noqa: E402
 from .unwrap import data_of, operand_data, to_numpy, values_in  # noqa: E402,F401  (re-exported)
+
+# isort: split
+from . import combine, engine, inplace  # noqa: E402
+from .ops import arithmetic, elementwise, nograd, reduce, shapes  # noqa: E402
 
