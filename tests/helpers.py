@@ -48,6 +48,19 @@ def skip_without(what: str, error_text: str) -> None:
             pytest.skip(f"{what} needs {package}: {OPTIONAL[package]}")
 
 
+def saved_members(tmp_path) -> dict:
+    """The members of a genuine tl.save file, name -> bytes (for tests that forge files)."""
+    import zipfile
+
+    import tinygrad_ls as tl
+    path = tmp_path / 'genuine.npz'
+    tl.save({'w': np.arange(3.0), 'epoch': 4}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    path.unlink()
+    return members
+
+
 def leaf(data, dtype=np.float64, *, requires_grad: bool = True, name: str | None = None) -> Value:
     """A leaf Value that requires grad, holding a copy of ``data`` as ``dtype`` (float64 unless
     told): gradcheck and the tests may write to ``.data`` without touching the caller's array."""

@@ -13,18 +13,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import saved_members
 
 import tinygrad_ls as tl
 
-
-def genuine(tmp_path) -> dict:
-    """The members of a real tl.save file, name -> bytes."""
-    path = tmp_path / 'genuine.npz'
-    tl.save({'w': np.arange(3.0), 'epoch': 4}, path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    path.unlink()
-    return members
+genuine = saved_members
 
 
 def npy(array: np.ndarray) -> bytes:

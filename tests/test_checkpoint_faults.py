@@ -21,6 +21,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import saved_members
 
 import tinygrad_ls as tl
 from tinygrad_ls import nn, optim, serialization
@@ -237,14 +238,7 @@ def object_npy(marker: pathlib.Path) -> bytes:
     return buffer.getvalue()
 
 
-def tl_members(tmp_path: pathlib.Path) -> dict:
-    """The members of a genuine tl.save file, name -> bytes."""
-    path = tmp_path / 'genuine.npz'
-    tl.save({'w': np.arange(3.0), 'epoch': 4}, path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    path.unlink()
-    return members
+tl_members = saved_members
 
 
 def write_zip(path: pathlib.Path, members: dict) -> pathlib.Path:

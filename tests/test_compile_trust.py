@@ -53,14 +53,16 @@ def snapshot(result):
     return [np.array(getattr(item, 'data', item), copy=True) for item in items]
 
 
-def mlp_build(make_model):
+def mlp_build(make_model, run=lambda model, x: model(x)):
+    """``build()`` for ``twin_runs``: a model, SGD and a cross-entropy step calling
+    ``run(model, x)``."""
     def build():
         model = make_model()
         optimizer = optim.SGD(model.parameters(), lr=0.1)
 
         def step(x, y):
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(run(model, x), y)
             loss.backward()
             optimizer.step()
             return loss
@@ -181,21 +183,10 @@ def test_a_global_coefficient_is_guarded():
 
 
 def test_a_helper_reading_a_rebound_global_model_records_again():
-    models = {}
-
-    def build():
-        model = nn.Linear(4, 3)
-        optimizer = optim.SGD(model.parameters(), lr=0.1)
-        models['current'] = model
-        globals()['GLOBAL_MODEL'] = model
-
-        def step(x, y):
-            optimizer.zero_grad()
-            loss = F.cross_entropy(forward_global(x), y)
-            loss.backward()
-            optimizer.step()
-            return loss
-        return {'step': step, 'args': lambda i: (X[i], Y[i])}
+    def make_model():
+        globals()['GLOBAL_MODEL'] = model = nn.Linear(4, 3)
+        return model
+    build = mlp_build(make_model, lambda model, x: forward_global(x))
 
     def between(objects, i):
         if i == 3:
