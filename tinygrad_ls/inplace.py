@@ -32,7 +32,7 @@ from .value import Value, operand_data
 def check_allowed(value: Value, name: str, *operands) -> None:
     """Raise RuntimeError, naming ``name`` and the shapes, if this update is not allowed now."""
     if modes.watching:
-        tracing.report_edit(value, name)
+        tracing.report('edited', value, name)
     if not modes.grad_enabled:
         return
     if value.requires_grad:

@@ -204,41 +204,14 @@ def paused():
         tape.paused -= 1
 
 
-def report_read(value, how: str) -> None:
-    """Python read the numbers of ``value`` (called only while ``modes.watching``)."""
+def report(hook: str, *args) -> None:
+    """Tell the tape recording in this thread, if any and not paused, ``hook(*args)``
+    (``'read'``, ``'grad_touched'``, ``'edited'``, ``'created'``, ``'module_called'``,
+    ``'requires_grad_changed'``). Callers check ``modes.watching`` first, so eager code pays
+    one flag test."""
     tape = active()
     if tape is not None:
-        tape.read(value, how)
-
-
-def report_module(module) -> None:
-    tape = active()
-    if tape is not None:
-        tape.module_called(module)
-
-
-def report_created(value) -> None:
-    tape = active()
-    if tape is not None:
-        tape.created(value)
-
-
-def report_requires_grad(value, flag: bool) -> None:
-    tape = active()
-    if tape is not None:
-        tape.requires_grad_changed(value, flag)
-
-
-def report_grad(value, how: str) -> None:
-    tape = active()
-    if tape is not None:
-        tape.grad_touched(value, how)
-
-
-def report_edit(value, how: str) -> None:
-    tape = active()
-    if tape is not None:
-        tape.edited(value, how)
+        getattr(tape, hook)(*args)
 
 
 def replayed(function: Callable) -> Callable:

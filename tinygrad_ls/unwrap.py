@@ -28,7 +28,7 @@ def to_numpy(x, dtype=None) -> np.ndarray:
         if dtype is None or data.dtype == dtype:
             return data  # the same array: a recording tape still knows where it came from
         if modes.watching:
-            tracing.report_read(x, f"a conversion to {np.dtype(dtype)}")
+            tracing.report('read', x, f"a conversion to {np.dtype(dtype)}")
         return np.asarray(data, dtype=dtype)
     return np.asarray(x, dtype=dtype)
 

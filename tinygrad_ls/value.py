@@ -64,7 +64,7 @@ class Value(PythonConversions):
         if requires_grad:
             self._set_requires_grad(True)
         if modes.watching:
-            tracing.report_created(self)
+            tracing.report('created', self)
 
     @staticmethod
     def _wrap(array: np.ndarray, fn=None) -> Value:
@@ -85,26 +85,26 @@ class Value(PythonConversions):
     def data(self) -> np.ndarray:
         """The numbers: an ndarray (0-d for a scalar), the array itself (not a copy)."""
         if modes.watching:
-            tracing.report_read(self, '.data')
+            tracing.report('read', self, '.data')
         return self._data
 
     @data.setter
     def data(self, array: np.ndarray) -> None:
         if modes.watching:
-            tracing.report_edit(self, 'assigning .data')
+            tracing.report('edited', self, 'assigning .data')
         self._data = array
 
     @property
     def grad(self) -> np.ndarray | None:
         """The gradient after ``backward()``: an ndarray of this Value's shape and dtype, or None."""
         if modes.watching:
-            tracing.report_grad(self, 'reading .grad')
+            tracing.report('grad_touched', self, 'reading .grad')
         return self._grad
 
     @grad.setter
     def grad(self, array) -> None:
         if modes.watching:
-            tracing.report_grad(self, 'assigning .grad')
+            tracing.report('grad_touched', self, 'assigning .grad')
         self._grad = array
 
     @property
@@ -157,7 +157,7 @@ class Value(PythonConversions):
         """Set ``requires_grad`` in place (only float dtypes can require grad)."""
         self._set_requires_grad(flag)
         if modes.watching:
-            tracing.report_requires_grad(self, bool(flag))
+            tracing.report('requires_grad_changed', self, bool(flag))
         return self
 
     def _set_requires_grad(self, flag: bool) -> None:

@@ -25,7 +25,7 @@ class PythonConversions:
     def _numbers(self, how: str) -> np.ndarray:
         """The data, for a conversion that hands its numbers to Python (told to a recording tape)."""
         if modes.watching:
-            tracing.report_read(self, how)
+            tracing.report('read', self, how)
         return self._data
 
     def __repr__(self) -> str:

@@ -92,7 +92,7 @@ def one_hot(indices, num_classes: int = -1) -> Value:
             raise ValueError(f"{name}: cannot infer the number of classes from empty indices "
                              f"(shape {array.shape}); pass num_classes")
         if modes.watching and isinstance(indices, Value):  # the result's shape comes from the data
-            tracing.report_read(indices, 'one_hot(num_classes=-1)')
+            tracing.report('read', indices, 'one_hot(num_classes=-1)')
         num_classes = max(int(array.max()) + 1, 0)
     # (the range of the indices is checked by the op, at every call and every replay)
     return OneHot.apply(indices if isinstance(indices, Value) else array, num_classes=num_classes)

@@ -171,7 +171,7 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         if modes.watching:
-            tracing.report_module(self)
+            tracing.report('module_called', self)
         if not modes.grad_enabled:  # no op is recorded: nothing for a picture to box
             return self.forward(*args, **kwargs)
         start = sequence_mark()  # ops recorded by this call are numbered in (start, end)
