@@ -242,11 +242,10 @@ def mark_replayed_methods(cls: type, names: tuple) -> None:
             setattr(cls, name, replayed(method))
 
 
-def user_site(skip_package: bool = True) -> str:
+def user_site() -> str:
     """``file:line`` of the innermost frame outside tinygrad_ls: where the user's code is."""
     frame = sys._getframe(1)
-    while frame is not None and skip_package and \
-            frame.f_globals.get('__name__', '').split('.')[0] == _PACKAGE:
+    while frame is not None and frame.f_globals.get('__name__', '').split('.')[0] == _PACKAGE:
         frame = frame.f_back
     if frame is None:
         return 'unknown'
